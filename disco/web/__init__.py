@@ -1,6 +1,73 @@
-"""Status web UI served by the master at `/` (owned by the web UI work)."""
+"""Status web UI served by the master at `/` (layer: server side, aiohttp).
+
+The pages are static HTML + vanilla JS under ``static/``; everything they show comes from
+the documented REST endpoints (``/disco/ctrl/...``, ``/ddfs/...``), which are the pages'
+JSON twins. This module only mounts the pages, the static files and ``/openapi.json``.
+"""
 from __future__ import annotations
 
+import json
+import logging
+from pathlib import Path
 
-def setup(app, settings, master) -> None:
+from aiohttp import web
+
+from disco import __version__
+from disco.web.openapi import build_openapi
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+#: URL path -> file under STATIC_DIR for each page.
+PAGES = {
+    "/": "index.html",
+    "/index.html": "index.html",
+    "/job.html": "job.html",
+    "/config.html": "config.html",
+    "/ddfs.html": "ddfs.html",
+}
+
+#: No inline or foreign scripts: an injected job name or tag can never run as code.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def _page_handler(filename: str):
+    path = STATIC_DIR / filename
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.FileResponse(path, headers={"Cache-Control": "no-cache", **SECURITY_HEADERS})
+        response.content_type = "text/html"
+        return response
+
+    return handler
+
+
+def setup(app: web.Application, settings, master) -> None:
     """Mount the UI pages and static files on the master's aiohttp app."""
+    document = json.dumps(build_openapi(__version__), indent=1)
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.Response(text=document, content_type="application/json")
+
+    for url, filename in PAGES.items():
+        app.router.add_get(url, _page_handler(filename))
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_static("/static/", STATIC_DIR, append_version=False)
+    app.on_response_prepare.append(_static_headers)
+    log.debug("web UI mounted (%d pages)", len(PAGES))
+
+
+async def _static_headers(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path.startswith("/static/"):
+        response.headers.setdefault("Cache-Control", "no-cache")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+

@@ -1,0 +1,92 @@
+"""Errors with special meaning in Disco (layer 0, stdlib only).
+
+Disco's classes keep their names, constructors and string forms:
+
+* :class:`DiscoError` -- the root of every error raised by Disco code.
+* :class:`JobError` -- a job failed or a request about a job was invalid.
+* :class:`DataError` -- a data resource could not be read; *recoverable*: a task
+  that raises it is retried on another node.
+* :class:`CommError` -- a :class:`DataError` raised by network communication;
+  ``code`` is the HTTP status or None when no reply arrived.
+
+Ours: :class:`ProtocolError`, :class:`JobPackError`, :class:`ConfigError`.
+Every class carries ``status``, the HTTP status a server answers with when the
+error reaches a request handler.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class DiscoError(Exception):
+    """The base class for all Disco errors."""
+
+    #: HTTP status a server replies with when this error ends a request.
+    status: int = 500
+
+
+class JobError(DiscoError):
+    """A job failed, or an invalid request about a job was made.
+
+    ``job`` is a :class:`disco.job.Job` (anything with a ``name``) or a job name.
+    """
+
+    status = 400
+
+    def __init__(self, job: Any, message: str) -> None:
+        super().__init__(job, message)
+        self.job, self.message = job, message
+
+    @property
+    def jobname(self) -> str:
+        """The failed job's name."""
+        return str(getattr(self.job, "name", self.job))
+
+    def __str__(self) -> str:
+        return f"Job {self.jobname} failed: {self.message}"
+
+
+class DataError(DiscoError):
+    """An error caused by an inability to access a data resource.
+
+    The master treats these as recoverable: the task is retried on another node,
+    and the job fails only if the task keeps failing.
+    """
+
+    status = 502
+
+    def __init__(self, msg: str, url: Any, code: int | None = None) -> None:
+        super().__init__(msg, url, code)
+        self.msg, self.url, self.code = msg, url, code
+
+    def __str__(self) -> str:
+        msg = self.msg if self.code is None else f"{self.msg} ({self.code})"
+        return f"Unable to access resource ({self.url}): {msg}"
+
+
+class CommError(DataError):
+    """An error caused by the inability to access a resource over the network.
+
+    ``code`` is the HTTP status of the reply, or None if the server could not be reached.
+    """
+
+
+class ProtocolError(DiscoError):
+    """A peer broke a wire protocol (worker protocol, master <-> node link)."""
+
+    status = 400
+
+
+class JobPackError(DiscoError):
+    """A submitted job pack is malformed; the message is Disco's error text."""
+
+    status = 400
+
+
+class ConfigError(DiscoError, ValueError):
+    """A setting or the settings file has a value that cannot be used."""
+
+    status = 500

@@ -1,0 +1,211 @@
+"""
+:mod:`disco.job` -- jobs and job packs
+======================================
+
+:class:`Job` is the user's handle on a job: ``Job().run(input=..., map=...)``
+builds a :class:`JobPack` with the job's :class:`~disco.worker.Worker`
+(jobdict, jobenvs, job home) and the pickled ``(job, jobargs)``, submits it
+and remembers the name the master assigned.  Attribute access to the
+``proxy_functions`` (``wait``, ``results``, ``purge``, ...) calls the
+:class:`~disco.core.Disco` method with the job's name (DISCO.md §1.3).
+
+:class:`JobChain` runs jobs whose inputs are other jobs' results.
+"""
+from __future__ import annotations
+
+import functools
+import io
+import struct
+import time
+from typing import Any, BinaryIO
+
+from disco import JOBPACK_VERSION1
+from disco.core import Disco
+from disco.error import JobError, JobPackError
+from disco.protocol import jobpack as jobpack_codec
+from disco.settings import DiscoSettings
+from disco.task import jobdata
+from disco.worker.classic.worker import Worker as ClassicWorker
+from disco.worker.simple import Worker as SimpleWorker
+
+
+class Job(object):
+    """A Disco job.  ``name`` (default: the class name) becomes the jobdict
+    ``prefix``; after :meth:`run` it is the unique name given by the master.
+    Any worker parameter may be a class attribute of a Job subclass."""
+
+    proxy_functions = ('clean', 'events', 'kill', 'jobinfo', 'jobpack', 'oob_get', 'oob_list',
+                       'profile_stats', 'purge', 'results', 'stageresults', 'wait')
+    Worker = ClassicWorker
+
+    def __init__(self, name: str | None = None, master: Any = None, worker: Any = None,
+                 settings: DiscoSettings | None = None) -> None:
+        self.name = name or type(self).__name__
+        self.settings = settings if settings is not None else DiscoSettings()
+        self.worker = worker if worker is not None else self.Worker()
+        if isinstance(master, Disco):
+            self._disco, self.master = master, master.master
+        else:
+            self._disco, self.master = None, master
+
+    @property
+    def disco(self) -> Disco:
+        """The client for this job's master (created on first use)."""
+        if self.__dict__.get('_disco') is None:
+            self._disco = Disco(master=self.master, settings=self.settings)
+        return self._disco
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr in type(self).proxy_functions and 'name' in self.__dict__:
+            return functools.partial(getattr(self.disco, attr), self.name)
+        raise AttributeError("{0!r} object has no attribute {1!r}"
+                             .format(type(self).__name__, attr))
+
+    def __getstate__(self) -> dict:
+        # The HTTP client is rebuilt where needed; it has no place in job data.
+        state = dict(self.__dict__)
+        state['_disco'] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def make_jobpack(self, **jobargs: Any) -> 'JobPack':
+        """:return: the :class:`JobPack` :meth:`run` would submit."""
+        worker = self.worker
+        return JobPack(worker.jobpack_version,
+                       worker.jobdict(self, **jobargs),
+                       worker.jobenvs(self, **jobargs),
+                       worker.jobhome(self, **jobargs),
+                       jobdata(self, jobargs))
+
+    def run(self, **jobargs: Any) -> 'Job':
+        """Submit the job with ``jobargs`` (see the worker's parameters).
+
+        :return: the job itself, now named as the master named it.
+        """
+        self.name = self.disco.submit(self.make_jobpack(**jobargs).dumps())
+        return self
+
+    def __repr__(self) -> str:
+        return '<Job {0}>'.format(self.name)
+
+
+class SimpleJob(Job):
+    """A job run by :class:`disco.worker.simple.Worker`."""
+    Worker = SimpleWorker
+
+
+class JobChain(dict):
+    """``{job: input}``: run each job once the jobs it takes input from are ready.
+
+    ``input`` is a list of URLs and/or jobs, or a single job."""
+
+    def wait(self, poll_interval: float = 1) -> 'JobChain':
+        while self.walk() != 'ready':
+            time.sleep(poll_interval)
+        return self
+
+    def walk(self) -> str:
+        """Start every job whose inputs are ready; :return: 'ready' when all are."""
+        ready = True
+        for job in self:
+            status = job_status(job)
+            if status == 'unknown job':
+                if self.inputs_ready(job):
+                    job.run(input=self.inputs(job))
+                ready = False
+            elif status == 'active':
+                ready = False
+            elif status != 'ready':
+                raise JobError(job, "Status {0}".format(status))
+        return 'ready' if ready else 'active'
+
+    def inputs_ready(self, job: Job) -> bool:
+        return all(job_status(inp) == 'ready' for inp in self.input_list(job)
+                   if isinstance(inp, Job))
+
+    def input_list(self, job: Job) -> list:
+        input = self[job]
+        return [input] if isinstance(input, Job) else list(input)
+
+    def inputs(self, job: Job) -> list:
+        """:return: the job's input with every job replaced by its results."""
+        result = []
+        for inp in self.input_list(job):
+            if isinstance(inp, Job):
+                result.extend(inp.results()[1])
+            else:
+                result.append(inp)
+        return result
+
+    def purge(self) -> None:
+        for job in self:
+            if '@' in job.name:
+                job.purge()
+
+
+def job_status(job: Job) -> str:
+    """'unknown job' for a job not yet submitted, else the master's status."""
+    if '@' not in job.name:
+        return 'unknown job'
+    return job.results(timeout=0)[0]
+
+
+class JobPack(object):
+    """A job pack (DISCO.md §2.6): ``(version, jobdict, jobenvs, jobhome, jobdata)``."""
+    MAGIC = jobpack_codec.MAGIC << 16
+    MAGIC_MASK = 0xffff << 16
+    VERSION = JOBPACK_VERSION1
+    HEADER_FORMAT = jobpack_codec.HEADER_FORMAT
+    HEADER_SIZE = jobpack_codec.HEADER_SIZE
+
+    def __init__(self, version: int, jobdict: dict, jobenvs: dict, jobhome: bytes,
+                 jobdata: bytes) -> None:
+        self.version = version
+        self.jobdict = jobdict
+        self.jobenvs = jobenvs
+        self.jobhome = jobhome
+        self.jobdata = jobdata
+
+    @classmethod
+    def header(cls, offsets: Any, magic: int | None = None, version: int | None = None,
+               **kwargs: Any) -> bytes:
+        version = cls.VERSION if version is None else version
+        if magic is None:
+            return jobpack_codec.header(tuple(offsets), version)
+        table = struct.pack(cls.HEADER_FORMAT, magic | version, *offsets)
+        return table + b'\0' * (cls.HEADER_SIZE - len(table))
+
+    def dumps(self) -> bytes:
+        """:return: the job pack bytes (the body of ``POST /disco/job/new``)."""
+        return jobpack_codec.pack(self.version, self.jobdict, self.jobenvs,
+                                  self.jobhome, self.jobdata)
+
+    def contents(self, offset: int = HEADER_SIZE) -> tuple:
+        """:return: ``(offsets, body)`` of the sections packed from ``offset``."""
+        data = self.dumps()
+        _version, offsets = jobpack_codec.read_header(data)
+        shift = offset - self.HEADER_SIZE
+        return tuple(o + shift for o in offsets), data[self.HEADER_SIZE:]
+
+    @classmethod
+    def offsets(cls, jobfile: BinaryIO) -> tuple:
+        jobfile.seek(0)
+        magic_version, *offsets = struct.unpack_from(cls.HEADER_FORMAT,
+                                                     jobfile.read(cls.HEADER_SIZE))
+        if magic_version & cls.MAGIC_MASK != cls.MAGIC or offsets[0] != cls.HEADER_SIZE \
+                or offsets != sorted(offsets):
+            raise JobPackError("invalid header")
+        return tuple(offsets)
+
+    @classmethod
+    def load(cls, jobfile: BinaryIO) -> 'JobPack':
+        """Read a job pack from a binary file object."""
+        jobfile.seek(0)
+        parts = jobpack_codec.parse(jobfile.read(), validate=False)
+        return cls(parts.version, parts.jobdict, parts.jobenvs, parts.jobhome, parts.jobdata)
+
+    @classmethod
+    def loads(cls, data: bytes) -> 'JobPack':
+        return cls.load(io.BytesIO(data))

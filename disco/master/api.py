@@ -1,0 +1,319 @@
+"""REST handlers of ``/disco/...`` (DISCO.md §3.1), plus our snapshot API and ``/metrics``.
+
+Layer 2: parse the request, call the `Master`, serialise Disco's JSON shape. Malformed bodies get
+a 400 with a message, unknown jobs a 404, never a 500. Our additions:
+
+* ``GET /disco/ctrl/jobtasks?name=J`` -> ``{"job": J, "status": s, "start": t, "end": t|null,
+  "tasks": [{"task": id, "stage": s, "group": [label, host|null], "host": h|null,
+  "start": t|null, "end": t|null, "status": "queued"|"waiting"|"running"|"done"|"dropped",
+  "attempts": n, "failures": n}, ...]}`` (times are Unix seconds), for a timeline view;
+* ``GET /metrics``: Prometheus text (jobs by status, tasks running/queued, task seconds, failures).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+
+from disco import __version__
+from disco.error import JobPackError
+from disco.master.config import ConfigTableError
+from disco.master.events import format_timestamp
+from disco.serving import serve_file
+
+log = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+
+class BadRequest(web.HTTPBadRequest):
+    def __init__(self, message: str) -> None:
+        super().__init__(text=json.dumps(message), content_type="application/json")
+
+
+def reply(value: Any) -> web.Response:
+    return web.json_response(value, dumps=json.dumps)
+
+
+def master_of(request: web.Request):
+    return request.app["master"]
+
+
+async def json_body(request: web.Request) -> Any:
+    try:
+        return json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("request body is not valid JSON") from None
+
+
+async def jobname_body(request: web.Request) -> str:
+    name = await json_body(request)
+    if not isinstance(name, str):
+        raise BadRequest("expected a JSON string: the job name")
+    return name
+
+
+def known_job(request: web.Request, name: str | None = None):
+    name = request.query.get("name", "") if name is None else name
+    entry = master_of(request).jobs.get(name)
+    if entry is None:
+        raise web.HTTPNotFound(text=json.dumps(f"unknown job {name!r}"),
+                               content_type="application/json")
+    return entry
+
+
+# ---- jobs ------------------------------------------------------------------------------------
+
+@routes.get("/disco/version")
+async def version(request: web.Request) -> web.Response:
+    return reply(__version__)
+
+
+@routes.post("/disco/job/{anything:.*}")
+async def new_job(request: web.Request) -> web.Response:
+    master = master_of(request)
+    if not master.runtime["accept_new_jobs"]:
+        return web.Response(status=403, text="Master is not accepting new jobs")
+    limit = master.settings.get_int("DISCO_JOBPACK_MAX")
+    if request.content_length is not None and request.content_length > limit:
+        return web.Response(status=413, text="Job packet too large")
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        return web.Response(status=413, text="Job packet too large")
+    try:
+        name = await master.submit(body)
+    except JobPackError as exc:
+        log.info("job submission refused: %s", exc)
+        return reply(["error", f"Job failed to start: {exc}"])
+    return reply(["ok", name])
+
+
+@routes.get("/disco/ctrl/joblist")
+async def joblist(request: web.Request) -> web.Response:
+    jobs = sorted(master_of(request).jobs.values(), key=lambda e: e.record["start"], reverse=True)
+    return reply([[int(e.record["start"]), e.status, e.name] for e in jobs])
+
+
+@routes.get("/disco/ctrl/jobinfo")
+async def jobinfo(request: web.Request) -> web.Response:
+    entry = known_job(request)
+    record, coordinator = entry.record, entry.coordinator
+    live = coordinator is not None and entry.status == "active"
+    return reply({"timestamp": format_timestamp(record["start"]), "active": entry.status,
+                  "pipeline": coordinator.stage_counts() if live else record["pipeline"],
+                  "results": [u for urls in record["results"] or [] for u in urls],
+                  "inputs": record["inputs"] or [], "worker": record["worker"],
+                  "hosts": coordinator.running_hosts() if live else [],
+                  "owner": record["owner"]})
+
+
+@routes.get("/disco/ctrl/parameters")
+async def parameters(request: web.Request) -> web.StreamResponse:
+    entry = known_job(request)
+    return web.FileResponse(master_of(request).jobfile(entry.name))
+
+
+@routes.get("/disco/ctrl/rawevents")
+async def rawevents(request: web.Request) -> web.StreamResponse:
+    entry = known_job(request)
+    events = master_of(request).events
+    events.flush(entry.name)
+    return await serve_file(request, events.job_dir(entry.name), "events")
+
+
+@routes.get("/disco/ctrl/jobevents")
+async def jobevents(request: web.Request) -> web.Response:
+    entry = known_job(request)
+    try:
+        num = min(int(request.query.get("num", "10")), 1000)
+    except ValueError:
+        raise BadRequest("num must be an integer") from None
+    found = master_of(request).events.read(entry.name, num, request.query.get("filter", ""))
+    return web.Response(text=json.dumps(found), content_type="text/plain")
+
+
+@routes.post("/disco/ctrl/get_results")
+async def get_results(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    if (not isinstance(body, list) or len(body) != 2 or not isinstance(body[0], (int, float))
+            or not isinstance(body[1], list) or not all(isinstance(n, str) for n in body[1])):
+        raise BadRequest("expected [timeout_ms, [jobname, ...]]")
+    master = master_of(request)
+    await master.wait_any(body[1], body[0] / 1000.0)
+    answers = []
+    for name in body[1]:
+        entry = master.jobs.get(name)
+        if entry is None:
+            answers.append([name, ["unknown job", []]])
+        else:
+            results = entry.record["results"] if entry.status == "ready" else []
+            answers.append([name, [entry.status, results or []]])
+    return reply(answers)
+
+
+@routes.get("/disco/ctrl/get_stageresults")
+async def get_stageresults(request: web.Request) -> web.Response:
+    entry = known_job(request)
+    stage = request.query.get("stage", "")
+    results = (entry.record.get("stage_results") or {}).get(stage)
+    if results is None:
+        raise web.HTTPNotFound(text=json.dumps(f"stage {stage!r} of {entry.name} is not finished"),
+                               content_type="application/json")
+    return reply(results)
+
+
+@routes.post("/disco/ctrl/kill_job")
+async def kill_job(request: web.Request) -> web.Response:
+    entry = known_job(request, await jobname_body(request))
+    master_of(request).kill(entry.name)
+    return reply("")
+
+
+@routes.post("/disco/ctrl/purge_job")
+async def purge_job(request: web.Request) -> web.Response:
+    entry = known_job(request, await jobname_body(request))
+    await master_of(request).purge(entry.name)
+    return reply("")
+
+
+@routes.post("/disco/ctrl/clean_job")
+async def clean_job(request: web.Request) -> web.Response:
+    entry = known_job(request, await jobname_body(request))
+    await master_of(request).purge(entry.name, purge_nodes=False)
+    return reply("")
+
+
+@routes.get("/disco/ctrl/jobtasks")
+async def jobtasks(request: web.Request) -> web.Response:
+    entry = known_job(request)
+    if entry.coordinator is not None:
+        tasks = [{"task": t.id, "stage": t.stage, "group": [t.group[0], t.group[1]],
+                  "host": t.host, "start": t.start, "end": t.end, "status": t.status,
+                  "attempts": t.attempt, "failures": t.failures}
+                 for t in entry.coordinator.tasks.values()]
+    else:
+        tasks = []
+        for row in await master_of(request).store.load_tasks(entry.name):
+            label, _, host = row["grp"].partition(",")
+            tasks.append({"task": row["task"], "stage": row["stage"],
+                          "group": [int(label) if label.lstrip("-").isdigit() else label,
+                                    host or None],
+                          "host": row["host"], "start": row["start"], "end": row["end"],
+                          "status": row["status"], "attempts": row["attempts"],
+                          "failures": row["failures"]})
+    return reply({"job": entry.name, "status": entry.status, "start": entry.record["start"],
+                  "end": entry.record["end"], "tasks": tasks})
+
+
+# ---- nodes and configuration ---------------------------------------------------------------
+
+@routes.get("/disco/ctrl/nodeinfo")
+async def nodeinfo(request: web.Request) -> web.Response:
+    return reply({n.host: n.info() for n in master_of(request).cluster.nodes()})
+
+
+@routes.get("/disco/ctrl/load_config_table")
+async def load_config_table(request: web.Request) -> web.Response:
+    app = request.app
+    app["apply_config"]()
+    return reply(app["config_file"].raw_hosts())
+
+
+@routes.post("/disco/ctrl/save_config_table")
+async def save_config_table(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    try:
+        request.app["config_file"].save_table(body)
+    except ConfigTableError as exc:
+        raise BadRequest(str(exc)) from None
+    request.app["apply_config"]()
+    return reply("table saved!")
+
+
+def _listing(key: str, listed: bool):
+    async def handler(request: web.Request) -> web.Response:
+        host = await json_body(request)
+        if not isinstance(host, str) or not host:
+            raise BadRequest("expected a JSON string: the host name")
+        request.app["config_file"].set_listed(key, host, listed)
+        request.app["apply_config"]()
+        return reply("")
+    return handler
+
+
+routes.post("/disco/ctrl/blacklist")(_listing("blacklist", True))
+routes.post("/disco/ctrl/whitelist")(_listing("blacklist", False))
+routes.post("/disco/ctrl/gc_blacklist")(_listing("gc_blacklist", True))
+routes.post("/disco/ctrl/gc_whitelist")(_listing("gc_blacklist", False))
+
+
+@routes.get("/disco/ctrl/get_blacklist")
+async def get_blacklist(request: web.Request) -> web.Response:
+    return reply(request.app["config_file"].load()["blacklist"])
+
+
+@routes.get("/disco/ctrl/get_gc_blacklist")
+async def get_gc_blacklist(request: web.Request) -> web.Response:
+    return reply(request.app["config_file"].load()["gc_blacklist"])
+
+
+@routes.get("/disco/ctrl/get_settings")
+async def get_settings(request: web.Request) -> web.Response:
+    return reply(dict(master_of(request).runtime))
+
+
+@routes.post("/disco/ctrl/save_settings")
+async def save_settings(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise BadRequest("expected a JSON object of settings")
+    values: dict[str, int] = {}
+    for key, value in body.items():
+        if key not in ("max_failure_rate", "accept_new_jobs"):
+            raise BadRequest(f"unknown setting {key!r}")
+        try:
+            values[key] = int(str(value))
+        except ValueError:
+            raise BadRequest(f"setting {key!r} must be an integer") from None
+    master_of(request).set_runtime(values)
+    return reply("Settings saved")
+
+
+@routes.route("*", "/disco/ctrl/{op}")
+async def unknown_ctrl(request: web.Request) -> web.Response:
+    raise web.HTTPNotFound(text=json.dumps(f"unknown operation {request.match_info['op']!r}"),
+                           content_type="application/json")
+
+
+@routes.get("/disco/{path:.+}")
+async def disco_file(request: web.Request) -> web.StreamResponse:
+    """Task outputs of the co-located node: ``DISCO_DATA/<path>``."""
+    root = master_of(request).settings.get_path("DISCO_DATA")
+    return await serve_file(request, root, request.match_info["path"])
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    master = master_of(request)
+    lines = ["# TYPE disco_jobs gauge"]
+    counts: dict[str, int] = {"active": 0, "ready": 0, "dead": 0}
+    for entry in master.jobs.values():
+        counts[entry.status] = counts.get(entry.status, 0) + 1
+    lines += [f'disco_jobs{{status="{s}"}} {n}' for s, n in sorted(counts.items())]
+    running = sum(len(n.running) for n in master.cluster.nodes())
+    queued = sum(len(q.tasks) for q in master.scheduler.jobs.values())
+    lines += ["# TYPE disco_tasks_running gauge", f"disco_tasks_running {running}",
+              "# TYPE disco_tasks_queued gauge", f"disco_tasks_queued {queued}",
+              "# TYPE disco_tasks_done_total counter",
+              f"disco_tasks_done_total {master.metrics['tasks_done']}",
+              "# TYPE disco_task_failures_total counter",
+              f"disco_task_failures_total {master.metrics['tasks_failed']}",
+              "# TYPE disco_task_seconds_total counter",
+              f"disco_task_seconds_total {master.metrics['task_seconds']:.3f}",
+              "# TYPE disco_nodes_connected gauge",
+              f"disco_nodes_connected {len(master.cluster.connected_hosts())}",
+              f"# generated {time.time():.0f}"]
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")

@@ -1,0 +1,177 @@
+"""Composition root of the master: one aiohttp app on ``DISCO_MASTER_HOST:DISCO_PORT``.
+
+Layer 2. Wires the SQLite `Store`, the `EventLogs`, the `Cluster` registry (config table,
+blacklists, node links), the `NodeProcesses`, the `Master` runtime, the REST routes
+(`disco.master.api`), the node websocket (`disco.master.link`), DDFS
+(``disco.ddfs_server.master.setup(app, settings, cluster)``) and the web UI
+(``disco.web.setup(app, settings, master)``).
+
+Entry points: `make_app(settings)` (an `aiohttp.web.Application`, for tests and embedding) and
+`main(settings)` (blocking: runs until SIGTERM/SIGINT, then stops node processes and exits;
+writes ``DISCO_PID_DIR/master.pid``; logs go to ``DISCO_LOG_DIR/master.log`` when the CLI has not
+configured logging).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from typing import Any
+
+from aiohttp import web
+
+import disco.ddfs_server.master as ddfs_master
+import disco.web as web_ui
+from disco.master import api
+from disco.master.config import ConfigFile
+from disco.master.events import EventLogs
+from disco.master.link import node_socket
+from disco.master.master import Master
+from disco.master.nodes import Cluster, NodeProcesses
+from disco.master.store import Store
+from disco.protocol import cluster as link
+
+log = logging.getLogger(__name__)
+
+#: seconds between timer-loop passes (retry back-offs, node timeouts); event flushes use
+#: DISCO_EVENTS_FLUSH_INTERVAL
+TICK = 0.1
+
+
+def make_app(settings: Any, start_nodes: bool = True) -> web.Application:
+    """Build the master application; `start_nodes=False` leaves node processes to the caller."""
+    master_root = settings.get_path("DISCO_MASTER_ROOT")
+    os.makedirs(master_root, exist_ok=True)
+    cluster = Cluster(settings)
+    master = Master(settings, cluster, Store(os.path.join(master_root, "master.db")),
+                    EventLogs(master_root))
+    master.master_url = (f"http://{settings.get_str('DISCO_MASTER_HOST')}:"
+                         f"{settings.get_int('DISCO_PORT')}")
+    app = web.Application(client_max_size=settings.get_int("DISCO_JOBPACK_MAX") + 1)
+    app["master"] = master
+    app["settings"] = settings
+    app["config_file"] = ConfigFile(settings.get_path("DISCO_MASTER_CONFIG"))
+    app["start_nodes"] = start_nodes
+    app.router.add_get(link.WS_PATH, node_socket)
+    app.add_routes(api.routes)
+    ddfs_master.setup(app, settings, cluster)
+    web_ui.setup(app, settings, master)
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+def _apply_config(app: web.Application) -> None:
+    """Make the cluster, the scheduler and the node processes follow the config table."""
+    master: Master = app["master"]
+    config = app["config_file"].load()
+    hosts = app["config_file"].hosts()
+    added, removed = master.cluster.apply_table(hosts, config["blacklist"], config["gc_blacklist"])
+    for host in removed:
+        master.node_down(host)
+    if app.get("node_processes") is not None:
+        app["node_processes"].sync(list(hosts))
+    if added or removed:
+        log.info("config table: added %s, removed %s", added, removed)
+    master.cluster_changed()
+
+
+async def _lifecycle(app: web.Application):
+    master: Master = app["master"]
+    await master.store.open()
+    await master.load()
+    app["apply_config"] = lambda: _apply_config(app)
+    app["node_processes"] = (NodeProcesses(master.settings, master.cluster, master.master_url)
+                             if app["start_nodes"] else None)
+    _apply_config(app)
+    timers = asyncio.create_task(_timer_loop(master), name="master-timers")
+    yield
+    timers.cancel()
+    await asyncio.gather(timers, return_exceptions=True)
+    if app["node_processes"] is not None:
+        await app["node_processes"].stop_all()
+    for node in master.cluster.nodes():
+        if node.link is not None:
+            await node.link.close()
+    master.events.flush_all()
+    await master.drain()
+    await master.store.close()
+
+
+async def _timer_loop(master: Master) -> None:
+    """Retry back-offs, event flushes and node timeouts."""
+    flush_every = master.settings.get_float("DISCO_EVENTS_FLUSH_INTERVAL")
+    node_timeout = master.settings.get_float("DISCO_NODE_TIMEOUT")
+    last_flush = time.time()
+    while True:
+        await asyncio.sleep(TICK)
+        now = time.time()
+        try:
+            master.tick(now)
+            master.flush_tasks()
+            if now - last_flush >= flush_every:
+                master.events.flush_all()
+                last_flush = now
+            for node in master.cluster.nodes():
+                if node.link is not None and now - node.last_seen > node_timeout > 0 \
+                        and node.last_seen:
+                    log.warning("node %s silent for %.0fs: closing its link", node.host,
+                                now - node.last_seen)
+                    await node.link.ws.close()
+        except Exception:  # a bug in one pass must not stop retries and flushes for good
+            log.exception("master timer pass failed")
+
+
+def _write_pid(settings: Any) -> str:
+    pid_dir = settings.get_path("DISCO_PID_DIR")
+    os.makedirs(pid_dir, exist_ok=True)
+    path = os.path.join(pid_dir, "master.pid")
+    with open(path, "w", encoding="ascii") as f:
+        f.write(f"{os.getpid()}\n")
+    return path
+
+
+def _configure_log(settings: Any) -> None:
+    root = logging.getLogger()
+    if root.handlers:
+        return  # the CLI configured logging
+    log_dir = settings.get_path("DISCO_LOG_DIR")
+    os.makedirs(log_dir, exist_ok=True)
+    handler = logging.FileHandler(os.path.join(log_dir, "master.log"))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+async def serve(settings: Any, stop: asyncio.Event | None = None) -> None:
+    """Run the master until `stop` is set (or SIGTERM/SIGINT)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    app = make_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.get_str("DISCO_MASTER_HOST"), settings.get_int("DISCO_PORT"),
+                       reuse_address=True)
+    await site.start()
+    log.info("master listening on %s", app["master"].master_url)
+    try:
+        await stop.wait()
+    finally:
+        log.info("master stopping")
+        await runner.cleanup()
+
+
+def main(settings: Any) -> None:
+    """Run the master in the foreground until SIGTERM/SIGINT (``disco master``)."""
+    _configure_log(settings)
+    pid_path = _write_pid(settings)
+    try:
+        asyncio.run(serve(settings))
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(pid_path)

@@ -1,0 +1,95 @@
+"""Per-job event logs in Disco's format: ``DISCO_MASTER_ROOT/<hh>/<job>/events``.
+
+Each line is a JSON array ``["YYYY/MM/DD HH:MM:SS","<host>","<message>"]`` (no spaces,
+non-ASCII escaped, as Disco's mochijson2 writes it). Lines are buffered and appended every
+``DISCO_EVENTS_FLUSH_INTERVAL`` seconds (the master's flush loop calls `EventLogs.flush_all`), or
+at once when 1000 lines are pending, and before every read so readers see the latest events.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import time
+
+log = logging.getLogger(__name__)
+
+#: pending lines that force a flush (Disco's EVENT_BUFFER_SIZE)
+BUFFER_LINES = 1000
+_FILTER_DROP = re.compile(r"[^a-zA-Z0-9:\-_!@ ]")
+
+
+def hexhash(name: str) -> str:
+    """First byte of md5(name) as two hex digits (``disco.util.hexhash``)."""
+    return hashlib.md5(name.encode("utf-8")).hexdigest()[:2]
+
+
+def format_timestamp(now: float) -> str:
+    return time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(now))
+
+
+def event_line(now: float, host: str, message: str) -> str:
+    return json.dumps([format_timestamp(now), host, message], separators=(",", ":")) + "\n"
+
+
+class EventLogs:
+    """Event buffers of all jobs, and the job directories under the master root."""
+
+    def __init__(self, master_root: str) -> None:
+        self.master_root = master_root
+        self._pending: dict[str, list[str]] = {}
+
+    def job_dir(self, job: str) -> str:
+        return os.path.join(self.master_root, hexhash(job), job)
+
+    def path(self, job: str) -> str:
+        return os.path.join(self.job_dir(job), "events")
+
+    def add(self, job: str, host: str, message: str, now: float | None = None) -> None:
+        lines = self._pending.setdefault(job, [])
+        lines.append(event_line(time.time() if now is None else now, host, message))
+        if len(lines) >= BUFFER_LINES:
+            self.flush(job)
+
+    def flush(self, job: str) -> None:
+        lines = self._pending.pop(job, None)
+        if not lines:
+            return
+        try:
+            os.makedirs(self.job_dir(job), exist_ok=True)
+            with open(self.path(job), "a", encoding="ascii") as f:
+                f.write("".join(lines))
+        except OSError as exc:
+            log.error("job %s: cannot write %d events to %s: %s", job, len(lines),
+                      self.path(job), exc)
+
+    def flush_all(self) -> None:
+        for job in list(self._pending):
+            self.flush(job)
+
+    def read(self, job: str, num: int, grep: str = "") -> list:
+        """The newest `num` events (newest first), optionally only lines matching `grep`."""
+        self.flush(job)
+        try:
+            with open(self.path(job), encoding="ascii", errors="replace") as f:
+                lines = f.readlines()
+        except FileNotFoundError:
+            return []
+        needle = _FILTER_DROP.sub("", grep).lower()
+        if needle:
+            lines = [line for line in lines if needle in line.lower()]
+        events = []
+        for line in reversed(lines[-num:] if num > 0 else []):
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+        return events
+
+    def remove(self, job: str) -> None:
+        """Delete the job's directory (events and job pack)."""
+        self._pending.pop(job, None)
+        shutil.rmtree(self.job_dir(job), ignore_errors=True)

@@ -1,0 +1,470 @@
+"""Pure job coordinator: one job's pipeline of stages and tasks as a state machine.
+
+Layer 1 (no I/O, no clock: every method takes ``now``; randomness from an injected
+`random.Random`). Each method returns a list of `disco.master.actions` for the master app to
+carry out. Behaviour follows Disco's ``job_coordinator.erl``:
+
+* stages run in order; the outputs of a finished stage are grouped (`disco.master.grouping`)
+  into the tasks of the next stage. A ``concurrent`` stage gets its tasks as soon as outputs of
+  the previous stage arrive (inputs streamed with `SendInputs`), throttled so that
+  ``2 * running(next) < running(prev)`` until the previous stage finishes;
+* a task error is retried after ``min(C*unit, max) + random(0..random)`` seconds, never on a host
+  where it already failed (reset once every cluster host failed), and kills the job after
+  ``max_failure_rate`` failures; a fatal error kills the job at once;
+* a lost node fails its running tasks (retried), and when it held done-task outputs still
+  needed downstream the job rewinds: those tasks run again elsewhere and every later stage is
+  re-planned (`node_lost`).
+
+Task states: ``waiting`` (backing off after a failure), ``queued`` (with the scheduler),
+``running``, ``done``, ``dropped`` (discarded by a rewind or a kill).
+"""
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass, field
+
+from disco.master import actions as A
+from disco.master.grouping import (DirOutput, OutputRef, group_outputs, input_record,
+                                   locality, output_from_result, output_urls)
+from disco.protocol import cluster
+
+LOST_NODE_MESSAGE = "Connection lost to the node (network busy?)"
+
+
+@dataclass
+class RetryPolicy:
+    """Disco's retry back-off (seconds) and failure limit."""
+    unit: float = 1.0
+    maximum: float = 60.0
+    randomize: float = 30.0
+    max_failure_rate: int = 100
+
+
+@dataclass
+class JobOptions:
+    worker: str
+    jobpack_url: str
+    max_cores: int = 2 ** 31
+    force_local: bool = False
+    force_remote: bool = False
+
+
+@dataclass
+class Task:
+    id: int
+    stage: str
+    group: tuple
+    inputs: list[OutputRef]
+    inputs_done: bool
+    status: str = "queued"
+    attempt: int = 0
+    host: str | None = None
+    sent: int = 0                       # inputs sent to the current run
+    failures: int = 0
+    failed_hosts: set[str] = field(default_factory=set)
+    outputs: list = field(default_factory=list)
+    start: float | None = None
+    end: float | None = None
+    retry_at: float | None = None
+
+
+@dataclass
+class Stage:
+    index: int
+    name: str
+    grouping: str
+    concurrent: bool
+    tasks: list[int] = field(default_factory=list)
+    group_map: dict = field(default_factory=dict)
+    finished: bool = False
+    start: float | None = None
+    running: int = 0
+    failures: int = 0
+
+
+def format_duration(seconds: float) -> str:
+    """Disco's ``H:MM:SS.mmm``."""
+    millis = int(round(max(seconds, 0.0) * 1000))
+    hours, rest = divmod(millis, 3600_000)
+    minutes, rest = divmod(rest, 60_000)
+    return f"{hours}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
+
+
+class JobCoordinator:
+    """State and decisions of one job; see the module docstring."""
+
+    def __init__(self, name: str, pipeline: list, inputs: list, options: JobOptions,
+                 retry: RetryPolicy | None = None, rng: random.Random | None = None,
+                 hosts: set[str] | None = None) -> None:
+        self.name = name
+        self.stages = [Stage(i, s, g, bool(c)) for i, (s, g, c) in enumerate(pipeline)]
+        self.inputs = [OutputRef(None, i, out) for i, out in enumerate(inputs)]
+        self.options = options
+        self.retry = retry or RetryPolicy()
+        self.rng = rng or random.Random()
+        self.hosts: set[str] = set(hosts or ())
+        self.tasks: dict[int, Task] = {}
+        self.status = "active"
+        self.start_time: float | None = None
+        self.results: list = []
+        self.stage_results: dict[str, list] = {}
+        self.dirty: set[int] = set()        # tasks changed since the store last saved them
+        self._timers: list[tuple[float, int, int]] = []
+        self._running: set[int] = set()
+
+    # ---- entry points ------------------------------------------------------------------
+
+    def start(self, now: float) -> list:
+        self.start_time = now
+        acts: list = [A.Event("master", "New job initialized!"),
+                      A.Event("master", f'Created job "{self.name}"')]
+        if not self.stages:
+            return acts + self._finish(now)
+        return acts + self._plan(self.stages[0], self.inputs, now)
+
+    def assign(self, task_id: int, host: str, now: float) -> list:
+        """The scheduler gave a queued task a slot on `host`: start a new attempt there."""
+        task = self.tasks[task_id]
+        if task.status != "queued" or self.status != "active":
+            return [A.Release(task_id, host)]
+        stage = self._stage(task.stage)
+        task.status, task.host, task.start, task.end = "running", host, now, None
+        task.attempt += 1
+        stage.running += 1
+        self._running.add(task_id)
+        self.dirty.add(task_id)
+        records = self._records(task, 0)
+        task.sent = len(task.inputs)
+        message = cluster.run_task(self.name, task.id, task.attempt, stage.name, stage.grouping,
+                                   [task.group[0], task.group[1] or ""], self.options.worker,
+                                   self.options.jobpack_url, records, task.inputs_done)
+        return [A.Event("master", f"{stage.name}:{task.id} assigned to {host}"),
+                A.RunTask(host, message)]
+
+    def may_start(self, task_id: int) -> bool:
+        """Concurrent-stage throttle: may this queued task take a slot now?"""
+        stage = self._stage(self.tasks[task_id].stage)
+        if not stage.concurrent or stage.index == 0:
+            return True
+        previous = self.stages[stage.index - 1]
+        return previous.finished or 2 * stage.running < previous.running
+
+    def task_done(self, task_id: int, attempt: int, host: str, results: list,
+                  now: float) -> list:
+        task = self._current(task_id, attempt)
+        if task is None:
+            return []
+        stage = self._stop(task, now)
+        task.status = "done"
+        task.outputs = [output_from_result(url, labels) for url, labels in results]
+        task.failed_hosts.discard(host)
+        acts: list = [A.Release(task.id, host),
+                      A.Event("master", f"SYS: [{stage.name}:{task.id}] Received results from {host}")]
+        acts += self._feed_concurrent(stage, task, now)
+        return acts + self._maybe_finish_stage(stage, now)
+
+    def task_failed(self, task_id: int, attempt: int, host: str, kind: str, message: str,
+                    now: float) -> list:
+        task = self._current(task_id, attempt)
+        if task is None:
+            return []
+        stage = self._stop(task, now)
+        stage.failures += 1
+        acts: list = [A.Release(task.id, host)]
+        if kind == cluster.KIND_FATAL:
+            task.status = "dropped"
+            acts.append(A.Event(host, f"FATAL: [{stage.name}:{task.id}] {message}"))
+            reason = (f"Task {stage.name}:{task.id} failed fatally on {host}: {message}")
+            return acts + self.kill(reason, now, "ERROR: Job failed: " + reason)
+        acts.append(A.Event(host, f"WARNING: [{stage.name}:{task.id}] {message}"))
+        return acts + self._retry(task, stage, host, now)
+
+    def input_failed(self, task_id: int, attempt: int, host: str, input_id: int,
+                     now: float) -> list:
+        """Every replica of one input failed: re-run its producer if we know it, then retry."""
+        task = self._current(task_id, attempt)
+        if task is None:
+            return []
+        producer = task.inputs[input_id].producer if 0 <= input_id < len(task.inputs) else None
+        acts = self.task_failed(task_id, attempt, host, cluster.KIND_ERROR,
+                                f"Input {input_id} failed", now)
+        if producer is not None and self.status == "active":
+            acts += self._rewind({producer}, now, f"input {input_id} of task {task_id} failed")
+        return acts
+
+    def node_lost(self, host: str, now: float) -> list:
+        """A node's link closed: fail its running tasks and re-create data it held."""
+        self.hosts.discard(host)
+        if self.status != "active":
+            return []
+        acts: list = []
+        for task_id in sorted(t for t in self._running if self.tasks[t].host == host):
+            task = self.tasks[task_id]
+            acts += self.task_failed(task_id, task.attempt, host, cluster.KIND_ERROR,
+                                     LOST_NODE_MESSAGE, now)
+        lost = {t.id for t in self.tasks.values() if t.status == "done"
+                and any(_only_on(out, host) for out in t.outputs)}
+        if lost and self.status == "active":
+            acts += self._rewind(lost, now, f"node {host} was lost")
+        return acts
+
+    def node_added(self, host: str) -> None:
+        self.hosts.add(host)
+
+    def tick(self, now: float) -> list:
+        """Re-queue tasks whose retry back-off has expired."""
+        acts: list = []
+        while self._timers and self._timers[0][0] <= now:
+            _due, task_id, attempt = heapq.heappop(self._timers)
+            task = self.tasks[task_id]
+            if task.status == "waiting" and task.attempt == attempt and self.status == "active":
+                acts.append(self._enqueue(task))
+        return acts
+
+    def next_timer(self) -> float | None:
+        return self._timers[0][0] if self._timers else None
+
+    def kill(self, reason: str, now: float, event: str = "WARN: Job killed") -> list:
+        """Stop the job (killed by a user or failed): kill running tasks, mark it dead."""
+        if self.status != "active":
+            return []
+        acts: list = [A.Event("master", event)]
+        acts += self._drop_tasks(list(self.tasks.values()), now, drop_done=False)
+        self.status = "dead"
+        return acts + [A.JobFinished("dead", reason=reason)]
+
+    # ---- stage planning ----------------------------------------------------------------
+
+    def _plan(self, stage: Stage, refs: list[OutputRef], now: float) -> list:
+        """Create a (non-concurrent) stage's tasks from all its inputs."""
+        stage.start = now
+        groups = group_outputs(stage.grouping, refs, self.rng)
+        if not groups:
+            return self._stage_finished(stage, now)
+        acts: list = [A.Event("master", f"Stage {stage.name} scheduled with {len(groups)} tasks")]
+        for group, group_refs in groups:
+            acts.append(self._new_task(stage, group, group_refs, inputs_done=True))
+        return acts
+
+    def _new_task(self, stage: Stage, group: tuple, refs: list, inputs_done: bool):
+        task = Task(len(self.tasks), stage.name, group, list(refs), inputs_done)
+        self.tasks[task.id] = task
+        stage.tasks.append(task.id)
+        stage.group_map[group] = task.id
+        return self._enqueue(task)
+
+    def _feed_concurrent(self, stage: Stage, task: Task, now: float) -> list:
+        """Stream a finished task's outputs into a concurrent next stage."""
+        following = self._following(stage)
+        if following is None or not following.concurrent:
+            return []
+        if following.start is None:
+            following.start = now
+        refs = [OutputRef(task.id, i, out) for i, out in enumerate(task.outputs)]
+        acts: list = []
+        for group, group_refs in group_outputs(following.grouping, refs, self.rng):
+            consumer_id = following.group_map.get(group)
+            if consumer_id is None:
+                acts.append(self._new_task(following, group, group_refs, inputs_done=False))
+                continue
+            consumer = self.tasks[consumer_id]
+            consumer.inputs.extend(group_refs)
+            acts += self._send_new_inputs(consumer)
+        return acts
+
+    def _send_new_inputs(self, task: Task) -> list:
+        if task.status != "running":
+            return []
+        records = self._records(task, task.sent)
+        task.sent = len(task.inputs)
+        return [A.SendInputs(task.host, task.id, task.attempt, records, task.inputs_done)]
+
+    def _maybe_finish_stage(self, stage: Stage, now: float) -> list:
+        if stage.finished or not self._previous_finished(stage):
+            return []
+        if any(self.tasks[t].status != "done" for t in stage.tasks):
+            return []
+        return self._stage_finished(stage, now)
+
+    def _stage_finished(self, stage: Stage, now: float) -> list:
+        stage.finished = True
+        results = [output_urls(out) for t in stage.tasks for out in self.tasks[t].outputs]
+        self.stage_results[stage.name] = results
+        since = format_duration(now - (stage.start if stage.start is not None else now))
+        acts: list = [A.Event("master", f"Stage {stage.name} finished in {since}"),
+                      A.StageDone(stage.name, results)]
+        following = self._following(stage)
+        if following is None:
+            return acts + self._finish(now)
+        if not following.concurrent:
+            return acts + self._plan(following, self._stage_refs(stage), now)
+        for task_id in following.tasks:
+            consumer = self.tasks[task_id]
+            consumer.inputs_done = True
+            if consumer.status == "running":
+                acts.append(A.SendInputs(consumer.host, consumer.id, consumer.attempt, [], True))
+        return acts + self._maybe_finish_stage(following, now)
+
+    def _finish(self, now: float) -> list:
+        last = self.stages[-1] if self.stages else None
+        self.results = list(self.stage_results.get(last.name, [])) if last else []
+        self.status = "ready"
+        since = format_duration(now - (self.start_time if self.start_time is not None else now))
+        return [A.Event("master", f"READY: Job done in {since}"),
+                A.JobFinished("ready", results=self.results)]
+
+    # ---- failures and rewinds ----------------------------------------------------------
+
+    def _retry(self, task: Task, stage: Stage, host: str, now: float) -> list:
+        task.failures += 1
+        count, limit = task.failures, self.retry.max_failure_rate
+        label = f"{stage.name}:{task.id}"
+        if count > limit:
+            task.status = "dropped"
+            message = f"Task {label} failed {count} times. At most {limit} failures are allowed."
+            return [A.Event("master", f"ERROR: [{label}] {message}")] + self.kill(
+                message, now, f"ERROR: Job failed: {message}")
+        sleep = min(count * self.retry.unit, self.retry.maximum)
+        sleep += self.rng.uniform(0, self.retry.randomize)
+        task.failed_hosts.add(host)
+        if self.hosts and self.hosts <= task.failed_hosts:
+            task.failed_hosts.clear()  # every host failed once: let it try anywhere again
+        task.status, task.retry_at = "waiting", now + sleep
+        heapq.heappush(self._timers, (task.retry_at, task.id, task.attempt))
+        return [A.Event("master", f"Task {label} failed on {host}, {_ordinal(count)} failures "
+                                  f"so far. Sleeping {round(sleep)} seconds before retrying.")]
+
+    def _rewind(self, lost: set[int], now: float, why: str) -> list:
+        """Re-run lost done tasks of the earliest stage still needing them; re-plan later ones."""
+        by_stage: dict[int, list[int]] = {}
+        for task_id in lost:
+            by_stage.setdefault(self._stage(self.tasks[task_id].stage).index, []).append(task_id)
+        needed = [i for i in by_stage if self._outputs_needed(i)]
+        if not needed:
+            return []
+        first = min(needed)
+        while first > 0 and (first - 1) in by_stage:
+            first -= 1  # re-running those tasks needs the outputs lost upstream too
+        stage = self.stages[first]
+        rerun = sorted(by_stage[first])
+        acts: list = [A.Event("master", f"WARNING: {why}; re-running {len(rerun)} task(s) of "
+                                        f"stage {stage.name} and re-planning later stages")]
+        for later in self.stages[first + 1:]:
+            acts += self._reset_stage(later, now)
+        stage.finished = False
+        self.stage_results.pop(stage.name, None)
+        for task_id in rerun:
+            task = self.tasks[task_id]
+            task.outputs, task.status = [], "waiting"
+            acts.append(self._enqueue(task))
+        following = self._following(stage)
+        if following is not None and following.concurrent:
+            for task_id in list(stage.tasks):
+                if self.tasks[task_id].status == "done":
+                    acts += self._feed_concurrent(stage, self.tasks[task_id], now)
+        return acts
+
+    def _outputs_needed(self, index: int) -> bool:
+        if index + 1 >= len(self.stages):
+            return self.status == "active"
+        return not self.stages[index + 1].finished
+
+    def _reset_stage(self, stage: Stage, now: float) -> list:
+        acts = self._drop_tasks([self.tasks[t] for t in stage.tasks], now, drop_done=True)
+        stage.tasks, stage.group_map = [], {}
+        stage.finished, stage.start, stage.running = False, None, 0
+        self.stage_results.pop(stage.name, None)
+        return acts
+
+    def _drop_tasks(self, tasks: list[Task], now: float, drop_done: bool) -> list:
+        """Stop tasks: kill running ones, dequeue queued ones; done ones only if `drop_done`."""
+        acts: list = []
+        for task in tasks:
+            if task.status == "running":
+                self._stop(task, now)
+                acts += [A.KillTask(task.host, task.id, task.attempt), A.Release(task.id, task.host)]
+            elif task.status == "queued":
+                acts.append(A.Dequeue(task.id))
+            if task.status != "done" or drop_done:
+                task.status = "dropped"
+            self.dirty.add(task.id)
+        return acts
+
+    # ---- helpers -----------------------------------------------------------------------
+
+    def _enqueue(self, task: Task) -> A.Enqueue:
+        task.status = "queued"
+        self.dirty.add(task.id)
+        hosts = [task.group[1]] if task.group[1] else locality(task.inputs)
+        return A.Enqueue(task.id, tuple(hosts), frozenset(task.failed_hosts))
+
+    def _stop(self, task: Task, now: float) -> Stage:
+        stage = self._stage(task.stage)
+        stage.running -= 1
+        self._running.discard(task.id)
+        task.end = now
+        self.dirty.add(task.id)
+        return stage
+
+    def _current(self, task_id: int, attempt: int) -> Task | None:
+        """The task if this report is for its running attempt (stale reports are ignored)."""
+        task = self.tasks.get(task_id)
+        if task is None or task.status != "running" or task.attempt != attempt:
+            return None
+        return task
+
+    def _records(self, task: Task, start: int) -> list:
+        stage = self._stage(task.stage)
+        records = (input_record(i, task.inputs[i], stage.grouping, task.group)
+                   for i in range(start, len(task.inputs)))
+        return [r for r in records if r is not None]
+
+    def _stage(self, name: str) -> Stage:
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise KeyError(name)
+
+    def _following(self, stage: Stage) -> Stage | None:
+        index = stage.index + 1
+        return self.stages[index] if index < len(self.stages) else None
+
+    def _previous_finished(self, stage: Stage) -> bool:
+        return stage.index == 0 or self.stages[stage.index - 1].finished
+
+    def _stage_refs(self, stage: Stage) -> list[OutputRef]:
+        return [OutputRef(t, i, out) for t in stage.tasks
+                for i, out in enumerate(self.tasks[t].outputs)]
+
+    # ---- read-only views ---------------------------------------------------------------
+
+    def stage_counts(self) -> list[list]:
+        """Rows ``[stage, pending, waiting, running, done, failed]`` for jobinfo."""
+        rows = []
+        for stage in self.stages:
+            counts = {"queued": 0, "waiting": 0, "running": 0, "done": 0}
+            for task_id in stage.tasks:
+                status = self.tasks[task_id].status
+                if status in counts:
+                    counts[status] += 1
+            rows.append([stage.name, counts["queued"], counts["waiting"], counts["running"],
+                         counts["done"], stage.failures])
+        return rows
+
+    def running_hosts(self) -> list[str]:
+        return sorted({self.tasks[t].host for t in self._running if self.tasks[t].host})
+
+    def running_tasks(self) -> list[Task]:
+        return [self.tasks[t] for t in sorted(self._running)]
+
+
+def _only_on(output, host: str) -> bool:
+    """True when every copy of `output` lives on `host` (so losing it loses the output)."""
+    hosts = output.hosts() if not isinstance(output, DirOutput) else [output.host]
+    return bool(hosts) and all(h == host for h in hosts)
+
+
+def _ordinal(count: int) -> str:
+    # Disco writes "~Bth" whatever the number ("1th", "2th"); keep its text
+    return f"{count}th"

@@ -1,0 +1,418 @@
+"""The master runtime: job registry, carrying out coordinator actions, and the node links.
+
+Layer 2 (asyncio). Decisions live in the pure `JobCoordinator` (per job) and `Scheduler`; this
+module feeds them events (job submissions, node messages, timer ticks, node loss) and performs
+the `disco.master.actions` they return: websocket messages to nodes, event-log lines, SQLite
+writes. All state is owned by the event loop (no locks).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from disco.error import JobPackError
+from disco.master import actions as A
+from disco.master.events import EventLogs
+from disco.master.grouping import DirOutput, output_from_input, url_host
+from disco.master.jobs import JobCoordinator, JobOptions, RetryPolicy
+from disco.master.nodes import Cluster, co_located
+from disco.master.scheduler import Scheduler
+from disco.master.store import Store
+from disco.protocol import cluster as link
+from disco.protocol import jobpack
+
+log = logging.getLogger(__name__)
+
+RESTART_REASON = "Master restarted while the job was active; the job could not be resumed"
+
+
+@dataclass
+class JobEntry:
+    """One job known to the master (live: has a coordinator; past: record only)."""
+    name: str
+    record: dict
+    coordinator: JobCoordinator | None = None
+    save_results: bool = False
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def status(self) -> str:
+        return self.record["status"]
+
+
+class Master:
+    """Everything the REST API and the node websocket act on."""
+
+    def __init__(self, settings: Any, cluster: Cluster, store: Store, events: EventLogs) -> None:
+        self.settings = settings
+        self.cluster = cluster
+        self.store = store
+        self.events = events
+        self.scheduler = Scheduler(settings.get_str("DISCO_SCHEDULER") or "fair")
+        seed = settings.get_str("DISCO_SCHEDULER_SEED")
+        self.rng = random.Random(seed) if seed else random.Random()
+        self.jobs: dict[str, JobEntry] = {}
+        self.runtime = {"max_failure_rate": 100, "accept_new_jobs": 1}
+        self.master_url = ""
+        self.metrics = {"tasks_done": 0, "tasks_failed": 0, "task_seconds": 0.0}
+        self._schedule_pending = False
+        self._background: set[asyncio.Task] = set()
+        self._task_rows: list[tuple] = []
+
+    # ---- start-up --------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Reload past jobs; jobs active at a crash are marked dead with an event."""
+        stored = await self.store.load_settings()
+        for key in self.runtime:
+            if key in stored:
+                self.runtime[key] = int(stored[key])
+        for record in await self.store.load_jobs():
+            entry = JobEntry(record["name"], record)
+            if record["status"] == "active":
+                record.update(status="dead", reason=RESTART_REASON, end=time.time())
+                self.events.add(entry.name, "master", f"ERROR: Job failed: {RESTART_REASON}")
+                await self.store.save_job(record)
+            entry.finished.set()
+            self.jobs[entry.name] = entry
+
+    # ---- job submission ----------------------------------------------------------------------
+
+    async def submit(self, body: bytes) -> str:
+        """Start a job from a job pack; raises `JobPackError` with Disco's reason."""
+        parts = jobpack.parse(body)
+        jobdict = parts.jobdict
+        stages = jobpack.compile_pipeline(parts.version, jobdict)
+        options = jobpack.scheduler_options(parts.version, jobdict)
+        inputs = await self._annotate_inputs(jobpack.job_inputs(parts.version, jobdict))
+        name = self._unique_name(jobdict["prefix"])
+        await asyncio.to_thread(self._write_jobfile, name, body)
+        now = time.time()
+        record = {"name": name, "prefix": jobdict["prefix"], "owner": str(jobdict["owner"]),
+                  "worker": jobdict["worker"], "status": "active", "start": now, "end": None,
+                  "pipeline": [[s.name, 0, 0, 0, 0, 0] for s in stages],
+                  "inputs": [u for i in jobpack.job_inputs(parts.version, jobdict) for u in i.urls],
+                  "results": [], "stage_results": {}, "reason": ""}
+        coordinator = JobCoordinator(
+            name, [(s.name, s.grouping, s.concurrent) for s in stages], inputs,
+            JobOptions(jobdict["worker"], f"{self.master_url}/disco/ctrl/parameters?name={name}",
+                       **options),
+            self._retry_policy(), random.Random(self.rng.random()), self.cluster.connected_hosts())
+        entry = JobEntry(name, record, coordinator, bool(jobdict.get("save_results", False)))
+        self.jobs[name] = entry
+        self.scheduler.add_job(name, **options)
+        await self.store.save_job(record)
+        self.apply(entry, coordinator.start(now))
+        return name
+
+    def _unique_name(self, prefix: str) -> str:
+        now = time.time()
+        name = jobpack.job_name(prefix, now)
+        while name in self.jobs:
+            now += 1e-6
+            name = jobpack.job_name(prefix, now)
+        return name
+
+    def _write_jobfile(self, name: str, body: bytes) -> None:
+        directory = self.events.job_dir(name)
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, "jobfile"), "wb") as f:
+            f.write(body)
+
+    def jobfile(self, name: str) -> str:
+        return os.path.join(self.events.job_dir(name), "jobfile")
+
+    async def _annotate_inputs(self, inputs: list) -> list:
+        """Job inputs as outputs; ``dir://`` index files are read for their labels and sizes."""
+        outputs = []
+        for item in inputs:
+            if not item.is_dir:
+                outputs.append(output_from_input(item.label, item.size_hint, item.urls))
+                continue
+            url = item.urls[0]
+            labels: dict[int, int] = {}
+            for line in (await self._fetch_index(url)).splitlines():
+                fields = line.split()
+                if len(fields) >= 3:
+                    labels[int(fields[0])] = labels.get(int(fields[0]), 0) + int(fields[-1])
+            outputs.append(DirOutput(url_host(url) or "", url, tuple(sorted(labels.items()))))
+        return outputs
+
+    async def _fetch_index(self, url: str) -> str:
+        host = url_host(url) or ""
+        path = url.split("://", 1)[1].split("/", 1)[1] if "/" in url.split("://", 1)[1] else ""
+        try:
+            if co_located(host, self.cluster.master_host) and path.startswith("disco/"):
+                local = os.path.join(self.settings.get_path("DISCO_DATA"), path[len("disco/"):])
+                return await asyncio.to_thread(_read_text, local)
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"http://{host}:{self.cluster.port}/{path}") as response:
+                    response.raise_for_status()
+                    return await response.text()
+        except (OSError, aiohttp.ClientError, ValueError) as exc:
+            raise JobPackError(f"cannot read input index {url}: {exc}") from None
+
+    def _retry_policy(self) -> RetryPolicy:
+        s = self.settings
+        return RetryPolicy(s.get_float("DISCO_RETRY_SLEEP_UNIT"), s.get_float("DISCO_RETRY_SLEEP_MAX"),
+                           s.get_float("DISCO_RETRY_SLEEP_RANDOM"), self.runtime["max_failure_rate"])
+
+    def set_runtime(self, values: dict[str, int]) -> None:
+        self.runtime.update(values)
+        for entry in self.live_jobs():
+            entry.coordinator.retry.max_failure_rate = self.runtime["max_failure_rate"]
+        self.background(self.store.save_settings({k: str(v) for k, v in self.runtime.items()}))
+
+    # ---- carrying out actions ----------------------------------------------------------------
+
+    def apply(self, entry: JobEntry, acts: list) -> None:
+        name = entry.name
+        for act in acts:
+            if isinstance(act, A.Event):
+                self.events.add(name, act.host, act.message)
+            elif isinstance(act, A.Enqueue):
+                self.scheduler.enqueue(name, act.task, act.hosts, act.avoid)
+            elif isinstance(act, A.Dequeue):
+                self.scheduler.dequeue(name, act.task)
+            elif isinstance(act, A.Release):
+                self._release(name, act.task, act.host)
+            elif isinstance(act, A.RunTask):
+                self._run_task(entry, act)
+            elif isinstance(act, A.SendInputs):
+                self.send(act.host, link.more_inputs(name, act.task, act.attempt, act.inputs,
+                                                     act.done))
+            elif isinstance(act, A.KillTask):
+                self.send(act.host, link.kill_task(name, act.task, act.attempt))
+            elif isinstance(act, A.StageDone):
+                entry.record["stage_results"][act.stage] = act.results
+            elif isinstance(act, A.JobFinished):
+                self._finished(entry, act)
+        self._persist_tasks(entry)
+        self.schedule_soon()
+
+    def _release(self, job: str, task: int, host: str) -> None:
+        self.scheduler.release(job, host)
+        node = self.cluster.node(host)
+        if node is not None:
+            node.running.pop((job, task), None)
+
+    def _run_task(self, entry: JobEntry, act: A.RunTask) -> None:
+        node = self.cluster.node(act.host)
+        message = act.message
+        if node is None or node.link is None:
+            acts = entry.coordinator.task_failed(message["task"], message["attempt"], act.host,
+                                                 link.KIND_ERROR, f"Node {act.host} unavailable",
+                                                 time.time())
+            self.apply(entry, acts)
+            return
+        node.running[(entry.name, message["task"])] = message["attempt"]
+        node.link.send(message)
+
+    def _finished(self, entry: JobEntry, act: A.JobFinished) -> None:
+        coordinator = entry.coordinator
+        entry.record.update(status=act.status, end=time.time(), reason=act.reason,
+                            results=act.results, pipeline=coordinator.stage_counts())
+        self.scheduler.remove_job(entry.name)
+        if act.status == "ready" and entry.save_results:
+            entry.record["status"] = "active"  # ready once the results tag is written
+            self.background(self._save_results(entry, act.results))
+            return
+        self.events.flush(entry.name)
+        self.flush_tasks()
+        self.background(self.store.save_job(dict(entry.record)))
+        entry.finished.set()
+
+    async def _save_results(self, entry: JobEntry, results: list) -> None:
+        tag = f"disco:results:{entry.name}"
+        try:
+            async with aiohttp.ClientSession() as http:
+                async with http.put(f"{self.master_url}/ddfs/tag/{tag}", json=results) as reply:
+                    reply.raise_for_status()
+            entry.record.update(status="ready", results=[[f"tag://{tag}"]])
+        except (aiohttp.ClientError, OSError) as exc:
+            self.events.add(entry.name, "master",
+                            f"ERROR: Job {entry.name} failed to save results to tag://{tag}: {exc}")
+            entry.record.update(status="dead", reason=f"saving results failed: {exc}")
+        self.events.flush(entry.name)
+        await self.store.save_job(dict(entry.record))
+        entry.finished.set()
+
+    def _persist_tasks(self, entry: JobEntry) -> None:
+        coordinator = entry.coordinator
+        if coordinator is None or not coordinator.dirty:
+            return
+        rows = []
+        for task_id in sorted(coordinator.dirty):
+            t = coordinator.tasks[task_id]
+            rows.append((entry.name, t.id, t.stage, f"{t.group[0]},{t.group[1] or ''}", t.host,
+                         t.start, t.end, t.status, t.attempt, t.failures))
+            if t.status == "done" and t.end is not None and t.start is not None:
+                self.metrics["task_seconds"] += t.end - t.start
+        coordinator.dirty.clear()
+        self._task_rows.extend(rows)  # written in batches by flush_tasks (one commit per tick)
+
+    def flush_tasks(self) -> None:
+        rows, self._task_rows = self._task_rows, []
+        if rows:
+            self.background(self.store.save_tasks(rows))
+
+    def background(self, coro) -> None:
+        """Run a coroutine without waiting for it, keeping a reference until it ends."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    async def drain(self) -> None:
+        """Write pending task rows and wait for every background write (at shutdown)."""
+        self.flush_tasks()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    def _background_done(self, task: asyncio.Task) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background work failed: %r", task.exception())
+
+    # ---- scheduling ----------------------------------------------------------------------------
+
+    def schedule_soon(self) -> None:
+        """Coalesce many events into one scheduling pass on the next loop iteration."""
+        if not self._schedule_pending:
+            self._schedule_pending = True
+            asyncio.get_running_loop().call_soon(self._schedule)
+
+    def cluster_changed(self) -> None:
+        self.scheduler.set_hosts(self.cluster.usable_slots())
+        self.schedule_soon()
+
+    def _schedule(self) -> None:
+        self._schedule_pending = False
+        now = time.time()
+        for job, task, host in self.scheduler.schedule(self._gate):
+            entry = self.jobs.get(job)
+            if entry is None or entry.coordinator is None:
+                self.scheduler.release(job, host)
+                continue
+            self.apply(entry, entry.coordinator.assign(task, host, now))
+
+    def _gate(self, job: str, task: int) -> bool:
+        entry = self.jobs.get(job)
+        return entry is not None and entry.coordinator is not None and \
+            entry.coordinator.may_start(task)
+
+    def tick(self, now: float) -> None:
+        for entry in self.live_jobs():
+            acts = entry.coordinator.tick(now)
+            if acts:
+                self.apply(entry, acts)
+
+    def live_jobs(self) -> list[JobEntry]:
+        return [e for e in self.jobs.values() if e.coordinator is not None and e.status == "active"]
+
+    def send(self, host: str, message: dict) -> None:
+        node = self.cluster.node(host)
+        if node is not None and node.link is not None:
+            node.link.send(message)
+
+    def broadcast(self, message: dict) -> None:
+        for node in self.cluster.nodes():
+            if node.link is not None:
+                node.link.send(message)
+
+    # ---- node messages -------------------------------------------------------------------------
+
+    def node_message(self, host: str, message: dict) -> None:
+        op = message["op"]
+        node = self.cluster.node(host)
+        if node is not None:
+            node.last_seen = time.time()
+        if op == link.STATUS:
+            if node is not None:
+                node.disk_free = int(message.get("disk_free") or 0)
+                node.disk_used = int(message.get("disk_used") or 0)
+            return
+        entry = self.jobs.get(message.get("job", ""))
+        if entry is None or entry.coordinator is None:
+            return
+        now = time.time()
+        if op == link.EVENT:
+            self.events.add(entry.name, host, message["message"])
+        elif op == link.TASK_DONE:
+            self._count(node, "job_ok")
+            acts = entry.coordinator.task_done(message["task"], message["attempt"], host,
+                                               message["results"], now)
+            self.apply(entry, acts)
+        elif op == link.TASK_FAILED:
+            self._count(node, "error" if message["kind"] == link.KIND_FATAL else "data_error")
+            self.metrics["tasks_failed"] += 1
+            acts = entry.coordinator.task_failed(message["task"], message["attempt"], host,
+                                                 message["kind"], message["message"], now)
+            self.apply(entry, acts)
+        elif op == link.INPUT_FAILED:
+            self._count(node, "data_error")
+            acts = entry.coordinator.input_failed(message["task"], message["attempt"], host,
+                                                  message["input"], now)
+            self.apply(entry, acts)
+
+    def _count(self, node, counter: str) -> None:
+        if node is not None:
+            setattr(node, counter, getattr(node, counter) + 1)
+        if counter == "job_ok":
+            self.metrics["tasks_done"] += 1
+
+    def node_up(self, host: str) -> None:
+        for entry in self.live_jobs():
+            entry.coordinator.node_added(host)
+        self.cluster_changed()
+
+    def node_down(self, host: str) -> None:
+        """A node's link closed: its running tasks fail, its data counts as lost."""
+        now = time.time()
+        for entry in self.live_jobs():
+            self.apply(entry, entry.coordinator.node_lost(host, now))
+        node = self.cluster.node(host)
+        if node is not None:
+            node.running.clear()
+        self.cluster_changed()
+
+    # ---- job control ---------------------------------------------------------------------------
+
+    def kill(self, name: str) -> None:
+        entry = self.jobs[name]
+        if entry.coordinator is not None and entry.status == "active":
+            self.apply(entry, entry.coordinator.kill("killed by user", time.time()))
+            self.broadcast(link.kill_job(name))
+
+    async def purge(self, name: str, purge_nodes: bool = True) -> None:
+        self.kill(name)
+        entry = self.jobs.pop(name)
+        entry.finished.set()
+        self.scheduler.remove_job(name)
+        await asyncio.to_thread(self.events.remove, name)
+        await self.store.delete_job(name)
+        if purge_nodes:
+            self.broadcast(link.purge_job(name))
+
+    async def wait_any(self, names: list[str], timeout: float) -> None:
+        """Wait until any of the named active jobs ends, or `timeout` seconds."""
+        waiters = [self.jobs[n].finished.wait() for n in names
+                   if n in self.jobs and self.jobs[n].status == "active"]
+        if not waiters:
+            return
+        tasks = [asyncio.ensure_future(w) for w in waiters]
+        try:
+            await asyncio.wait(tasks, timeout=max(timeout, 0), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()

@@ -1,0 +1,231 @@
+"""The master's view of its nodes: registry, blacklists, and the node processes it runs.
+
+Layer 2. `Cluster` is the object handed to ``disco.ddfs_server.master.setup`` (see
+docs/architecture.md "Mount points"): ``cluster.nodes()`` lists `Node` records and
+``cluster.local_ddfs_data(host)`` gives the DDFS dir of the node co-located with the master.
+
+`NodeProcesses` starts ``python -m disco node --host H --master URL`` for every configured
+host: as a child process when H is an address of this machine, else over ``ssh``. A node
+process that exits is restarted after ``DISCO_NODE_RESTART_DELAY`` seconds; removed hosts and
+master shutdown stop them (SIGTERM, then SIGKILL).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import shlex
+import signal
+import socket
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: seconds between SIGTERM and SIGKILL when stopping a node process
+STOP_GRACE = 5.0
+
+
+@functools.lru_cache(maxsize=256)
+def resolve(host: str) -> str | None:
+    try:
+        return socket.gethostbyname(host)
+    except OSError:
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def local_addresses() -> frozenset[str]:
+    addresses = {"127.0.0.1", "0.0.0.0"}
+    for name in (socket.gethostname(), socket.getfqdn()):
+        with contextlib.suppress(OSError):
+            addresses.update(socket.gethostbyname_ex(name)[2])
+    return frozenset(addresses)
+
+
+def is_local(host: str) -> bool:
+    """True when `host` is an address of this machine (any 127.x.y.z or a local interface)."""
+    address = resolve(host)
+    return address is not None and (address.startswith("127.") or address in local_addresses())
+
+
+def co_located(host: str, master_host: str) -> bool:
+    """A node whose host resolves to the master's address shares the master's port."""
+    return host == master_host or (resolve(host) is not None
+                                   and resolve(host) == resolve(master_host))
+
+
+@dataclass
+class Node:
+    """One configured host."""
+    host: str
+    max_workers: int
+    get_url: str
+    put_url: str
+    ddfs_data: str | None = None
+    connected: bool = False
+    blacklisted: bool = False
+    gc_blacklisted: bool = False
+    disk_free: int = 0
+    disk_used: int = 0
+    last_seen: float = 0.0
+    job_ok: int = 0
+    data_error: int = 0
+    error: int = 0
+    running: dict = field(default_factory=dict)   # (job, task) -> attempt
+    link: Any = None                               # the master's NodeLink while connected
+
+    def info(self) -> dict:
+        """The ``nodeinfo`` record of this host (Disco's shape)."""
+        record = {"job_ok": self.job_ok, "data_error": self.data_error, "error": self.error,
+                  "max_workers": self.max_workers, "connected": self.connected,
+                  "blacklisted": self.blacklisted, "diskfree": self.disk_free,
+                  "diskused": self.disk_used}
+        jobs = sorted({job for job, _task in self.running})
+        if jobs:
+            record["tasks"] = jobs
+        return record
+
+
+class Cluster:
+    """Registry of configured nodes (the ``cluster`` of the DDFS mount point)."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self.master_host = settings.get_str("DISCO_MASTER_HOST")
+        self.port = settings.get_int("DISCO_PORT")
+        self.put_port = settings.get_int("DDFS_PUT_PORT")
+        self.ddfs_root = settings.get_path("DDFS_DATA")
+        self._nodes: dict[str, Node] = {}
+
+    def nodes(self) -> list[Node]:
+        return list(self._nodes.values())
+
+    def node(self, host: str) -> Node | None:
+        return self._nodes.get(host)
+
+    def local_ddfs_data(self, host: str) -> str | None:
+        node = self._nodes.get(host)
+        return node.ddfs_data if node is not None and co_located(host, self.master_host) else None
+
+    def ddfs_data_for(self, host: str) -> str | None:
+        """The DDFS dir a locally started node uses (architecture.md); None for ssh nodes."""
+        if co_located(host, self.master_host):
+            return self.ddfs_root
+        return os.path.join(self.ddfs_root, host) if is_local(host) else None
+
+    def apply_table(self, hosts: dict[str, int], blacklist: list[str],
+                    gc_blacklist: list[str]) -> tuple[list[str], list[str]]:
+        """Make the registry match the config table; returns (added, removed) hosts."""
+        removed = [h for h in self._nodes if h not in hosts]
+        for host in removed:
+            del self._nodes[host]
+        added = []
+        for host, workers in hosts.items():
+            node = self._nodes.get(host)
+            if node is None:
+                node = Node(host, workers, f"http://{host}:{self.port}",
+                            f"http://{host}:{self.put_port}", self.ddfs_data_for(host))
+                self._nodes[host] = node
+                added.append(host)
+            node.max_workers = workers
+            node.blacklisted = host in blacklist
+            node.gc_blacklisted = host in gc_blacklist
+        return added, removed
+
+    def usable_slots(self) -> dict[str, int]:
+        """``{host: max_workers}`` of connected, not blacklisted nodes (Disco's eligibility)."""
+        return {n.host: n.max_workers for n in self._nodes.values()
+                if n.connected and not n.blacklisted and n.max_workers > 0}
+
+    def connected_hosts(self) -> set[str]:
+        return {n.host for n in self._nodes.values() if n.connected}
+
+
+class NodeProcesses:
+    """Starts, restarts and stops the node processes of configured hosts."""
+
+    def __init__(self, settings: Any, cluster: Cluster, master_url: str) -> None:
+        self.settings = settings
+        self.cluster = cluster
+        self.master_url = master_url
+        self.restart_delay = settings.get_float("DISCO_NODE_RESTART_DELAY")
+        self.log_dir = settings.get_path("DISCO_LOG_DIR")
+        self._watchers: dict[str, asyncio.Task] = {}
+        self._procs: dict[str, asyncio.subprocess.Process] = {}
+
+    def command(self, host: str) -> list[str]:
+        command = [sys.executable, "-m", "disco", "node", "--host", host,
+                   "--master", self.master_url]
+        if is_local(host):
+            return command
+        return ["ssh", "-o", "BatchMode=yes", host, shlex.join(command)]
+
+    def environment(self, host: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.settings.env())
+        ddfs_data = self.cluster.ddfs_data_for(host)
+        if ddfs_data:
+            env["DDFS_DATA"] = ddfs_data
+        return env
+
+    def sync(self, hosts: list[str]) -> None:
+        """Run a node process for exactly these hosts."""
+        for host in [h for h in self._watchers if h not in hosts]:
+            self._watchers.pop(host).cancel()
+        for host in hosts:
+            if host not in self._watchers:
+                self._watchers[host] = asyncio.create_task(self._watch(host),
+                                                           name=f"node-process-{host}")
+
+    async def _watch(self, host: str) -> None:
+        try:
+            while True:
+                code = await self._run_once(host)
+                log.warning("node process for %s exited with %s; restarting in %ss", host, code,
+                            self.restart_delay)
+                await asyncio.sleep(self.restart_delay)
+        except asyncio.CancelledError:
+            await self._stop(host)
+            raise
+
+    async def _run_once(self, host: str) -> int | None:
+        os.makedirs(self.log_dir, exist_ok=True)
+        out_path = os.path.join(self.log_dir, f"node-{host}.out")
+        with open(out_path, "ab") as out:
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *self.command(host), env=self.environment(host), stdin=asyncio.subprocess.DEVNULL,
+                    stdout=out, stderr=out, start_new_session=True)
+            except OSError as exc:
+                log.error("cannot start node process for %s: %s", host, exc)
+                return None
+        self._procs[host] = proc
+        log.info("started node process for %s (pid %s)", host, proc.pid)
+        try:
+            return await proc.wait()
+        finally:
+            self._procs.pop(host, None)
+
+    async def _stop(self, host: str) -> None:
+        proc = self._procs.pop(host, None)
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), STOP_GRACE)
+        except asyncio.TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+
+    async def stop_all(self) -> None:
+        watchers = list(self._watchers.values())
+        self._watchers.clear()
+        for watcher in watchers:
+            watcher.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)

@@ -1,0 +1,276 @@
+"""The node process: composition root of `disco.node` (docs/architecture.md "Processes").
+
+`main(settings, host, master_url)` runs one node until SIGTERM: it binds `HOST:DISCO_PORT`
+(GET/HEAD `/disco/<path>` from DISCO_DATA and `/ddfs/<path>` from the node's DDFS data; not
+for a node co-located with the master, whose files the master serves) and
+`HOST:DDFS_PUT_PORT` (DDFS uploads, mounted by `disco.ddfs_server.node.setup`), keeps the
+websocket link to the master, and runs one `TaskRunner` per `run_task`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from disco.ddfs_server import node as ddfs_node
+from disco.node.forkserver import ForkLauncher
+from disco.node.jobhome import JobHomes
+from disco.node.link import MasterLink
+from disco.node.protocol import TaskInfo
+from disco.node.supervisor import (ExecLauncher, Launcher, SupervisorConfig, TaskRunner,
+                                   worker_base_env)
+from disco.protocol import cluster
+from disco.serving import serve_file
+
+log = logging.getLogger(__name__)
+
+TaskKey = tuple[str, int, int]
+
+
+class Node:
+    """One node: HTTP servers, the master link and the running tasks."""
+
+    def __init__(self, settings: Any, host: str, master_url: str,
+                 launcher: Launcher | None = None) -> None:
+        self.settings, self.host, self.master_url = settings, host, master_url
+        self.disco_data = settings.get_path("DISCO_DATA")
+        self.ddfs_data = settings.get_path("DDFS_DATA")
+        self.config = SupervisorConfig.from_settings(settings)
+        self.launcher = launcher or ForkLauncher(ExecLauncher())
+        self.base_env = worker_base_env()
+        self.jobhomes = JobHomes(self.disco_data, host,
+                                 jobpack_max=settings.get_int("DISCO_JOBPACK_MAX"))
+        self.runners: dict[TaskKey, TaskRunner] = {}
+        self.max_workers = 0
+        self.co_located = False
+        self._runs: set[asyncio.Task] = set()
+        self._web_runners: list[web.AppRunner] = []
+        self._link_task: asyncio.Task | None = None
+        heartbeat = settings.get_float("DISCO_NODE_HEARTBEAT")
+        self.link = MasterLink(master_url, host, heartbeat=heartbeat,
+                               timeout=settings.get_float("DISCO_NODE_TIMEOUT"),
+                               retry_max=heartbeat, on_message=self.handle,
+                               on_connect=self._on_connect, on_disconnect=self._on_disconnect,
+                               disk_usage=self.disk_usage, running=self.running)
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        os.makedirs(self.ddfs_data, exist_ok=True)
+        os.makedirs(os.path.join(self.disco_data, self.host), exist_ok=True)
+        self.co_located = await is_co_located(self.host, self.master_url)
+        get_app = None if self.co_located else self._get_app()
+        put_app = web.Application(client_max_size=0)
+        ddfs_node.setup(get_app, put_app, self.settings, self.host, self.ddfs_data)
+        if get_app is not None:
+            self._add_file_routes(get_app)
+            await self._bind(get_app, self.settings.get_int("DISCO_PORT"))
+        await self._bind(put_app, self.settings.get_int("DDFS_PUT_PORT"))
+        self._link_task = asyncio.create_task(self.link.run())
+        log.info("node %s started (co-located with master: %s)", self.host, self.co_located)
+
+    async def stop(self) -> None:
+        self.kill_all()
+        if self._link_task is not None:
+            self._link_task.cancel()
+            await asyncio.gather(self._link_task, return_exceptions=True)
+        if self._runs:
+            await asyncio.wait(self._runs, timeout=10)
+        for runner in self._web_runners:
+            await runner.cleanup()
+        await self.jobhomes.close()
+        close = getattr(self.launcher, "close", None)
+        if close is not None:
+            await close()
+        log.info("node %s stopped", self.host)
+
+    def _get_app(self) -> web.Application:
+        return web.Application()
+
+    def _add_file_routes(self, app: web.Application) -> None:
+        async def disco_file(request: web.Request) -> web.StreamResponse:
+            return await serve_file(request, self.disco_data, request.match_info["path"])
+
+        async def ddfs_file(request: web.Request) -> web.StreamResponse:
+            return await serve_file(request, self.ddfs_data, request.match_info["path"])
+
+        app.router.add_get("/disco/{path:.+}", disco_file)
+        if not any(r.canonical.startswith("/ddfs/") for r in app.router.resources()):
+            app.router.add_get("/ddfs/{path:.+}", ddfs_file)
+
+    async def _bind(self, app: web.Application, port: int) -> None:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        self._web_runners.append(runner)
+        await web.TCPSite(runner, self.host, port, reuse_address=True).start()
+
+    # ---- the link -----------------------------------------------------------------------
+
+    def _on_connect(self, welcome: dict) -> None:
+        self.max_workers = welcome["max_workers"]
+
+    def _on_disconnect(self) -> None:
+        if self.runners:
+            log.warning("lost the master: killing %d running tasks (the master reschedules "
+                        "them)", len(self.runners))
+        self.kill_all()
+
+    def handle(self, message: dict) -> None:
+        """Dispatch one master message."""
+        op = message["op"]
+        if op == cluster.RUN_TASK:
+            self.run_task(message)
+        elif op == cluster.MORE_INPUTS:
+            runner = self.runners.get(_key(message))
+            if runner is not None:
+                runner.add_inputs(message["inputs"], message["done"])
+        elif op == cluster.KILL_TASK:
+            runner = self.runners.get(_key(message))
+            if runner is not None:
+                runner.kill()
+        elif op == cluster.KILL_JOB:
+            self.kill_job(message["job"])
+        elif op == cluster.PURGE_JOB:
+            self.purge_job(message["job"])
+        elif op == cluster.WELCOME:
+            self._on_connect(message)
+        else:
+            log.warning("unexpected %s from master", op)
+
+    def disk_usage(self) -> tuple[int, int]:
+        """(free, used) kB of the DDFS data directory's file system."""
+        try:
+            usage = shutil.disk_usage(self.ddfs_data)
+        except OSError:
+            return 0, 0
+        return usage.free // 1024, usage.used // 1024
+
+    def running(self) -> list[list[Any]]:
+        return [list(key) for key in self.runners]
+
+    # ---- tasks --------------------------------------------------------------------------
+
+    def run_task(self, message: dict) -> None:
+        key = _key(message)
+        if key in self.runners:
+            log.warning("task %s is already running here", key)
+            return
+        runner = TaskRunner(message, self.task_info(message), self.jobhomes, self.launcher,
+                            self.base_env, self.config, self.link.send)
+        self.runners[key] = runner
+        run = asyncio.create_task(self._run(runner))
+        self._runs.add(run)
+        run.add_done_callback(self._runs.discard)
+
+    async def _run(self, runner: TaskRunner) -> None:
+        try:
+            await runner.run()
+        except Exception:  # a bug in one task's handling must not take the node down
+            log.exception("task %s failed inside the node", runner.key)
+            job, task, attempt = runner.key
+            self.link.send(cluster.task_failed(job, task, attempt, cluster.KIND_ERROR,
+                                               f"Internal node error on {self.host}"))
+        finally:
+            self.runners.pop(runner.key, None)
+
+    def task_info(self, message: dict) -> TaskInfo:
+        job = message["job"]
+        return TaskInfo(job=job, task=message["task"], attempt=message["attempt"],
+                        stage=message["stage"], grouping=message["grouping"],
+                        group=message["group"], host=self.host, master=self.master_url,
+                        disco_port=self.settings.get_int("DISCO_PORT"),
+                        put_port=self.settings.get_int("DDFS_PUT_PORT"),
+                        ddfs_data=self.ddfs_data, disco_data=self.disco_data,
+                        jobfile=os.path.join(self.jobhomes.path(job), "jobfile"))
+
+    def kill_job(self, job: str) -> None:
+        for key, runner in list(self.runners.items()):
+            if key[0] == job:
+                runner.kill()
+
+    def kill_all(self) -> None:
+        for runner in list(self.runners.values()):
+            runner.kill()
+
+    def purge_job(self, job: str) -> None:
+        self.kill_job(job)
+        self.jobhomes.forget(job)
+        path = self.jobhomes.path(job)
+        run = asyncio.create_task(asyncio.to_thread(shutil.rmtree, path, True))
+        self._runs.add(run)
+        run.add_done_callback(self._runs.discard)
+
+
+def _key(message: dict) -> TaskKey:
+    return (message["job"], message["task"], message["attempt"])
+
+
+async def resolve(host: str) -> set[str]:
+    """The addresses `host` resolves to (empty if it does not resolve)."""
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return set()
+    return {info[4][0] for info in infos}
+
+
+async def is_co_located(host: str, master_url: str) -> bool:
+    """True when `host` resolves to an address of the master's host."""
+    master_host = urlsplit(master_url if "://" in master_url else "http://" + master_url).hostname
+    if not master_host:
+        return False
+    return bool(await resolve(host) & await resolve(master_host))
+
+
+# ---- process entry point -----------------------------------------------------------------
+
+async def serve(settings: Any, host: str, master_url: str) -> None:
+    """Run a node until SIGTERM/SIGINT."""
+    node = Node(settings, host, master_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await node.start()
+    try:
+        await stop.wait()
+    finally:
+        await node.stop()
+
+
+def main(settings: Any, host: str, master_url: str) -> None:
+    """`disco node`: run the node for `host`, blocking until SIGTERM."""
+    _log_to_file(settings, host)
+    pid_file = os.path.join(settings.get_path("DISCO_PID_DIR"), f"node-{host}.pid")
+    os.makedirs(os.path.dirname(pid_file), exist_ok=True)
+    with open(pid_file, "w", encoding="utf-8") as f:
+        f.write(f"{os.getpid()}\n")
+    try:
+        asyncio.run(serve(settings, host, master_url))
+    finally:
+        try:
+            os.unlink(pid_file)
+        except FileNotFoundError:
+            pass
+
+
+def _log_to_file(settings: Any, host: str) -> None:
+    """Daemon log `DISCO_LOG_DIR/node-<host>.log` (unless the CLI already set up logging)."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    log_dir = settings.get_path("DISCO_LOG_DIR")
+    os.makedirs(log_dir, exist_ok=True)
+    handler = logging.FileHandler(os.path.join(log_dir, f"node-{host}.log"))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if settings.get_str("DISCO_DEBUG") not in ("off", "") else
+                  logging.INFO)

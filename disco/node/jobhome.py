@@ -1,0 +1,169 @@
+"""Job homes on a node: fetch the job pack once per job, extract it once, atomically.
+
+Layout (DISCO.md §0, §2.5): `DISCO_DATA/<host>/<hh>/<job>/` holds the extracted job home zip,
+`jobfile` (the raw job pack), the `.jobhome` marker (written last: its presence means the
+job home is complete) and, later, task directories and `.disco/*.results` index files.
+
+Concurrent tasks of one job wait on one per-job asyncio lock; the first one downloads the job
+pack (streamed to disk, never held in memory whole), extracts it into a temporary directory
+in a thread, and renames that directory into place. Later tasks hit an in-memory cache and
+touch neither the disk nor the network.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import logging
+import mmap
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+
+import aiohttp
+
+from disco.error import DataError, JobPackError
+from disco.protocol import jobpack
+
+log = logging.getLogger(__name__)
+
+MARKER = ".jobhome"
+JOBFILE = "jobfile"
+_FETCH_CHUNK = 1 << 20
+
+
+def hexhash(name: str) -> str:
+    """First byte of md5(name) as two lowercase hex digits (Disco's `hexhash`)."""
+    return hashlib.md5(name.encode("utf-8")).hexdigest()[:2]
+
+
+def job_home_path(disco_data: str, host: str, job: str) -> str:
+    """`DISCO_DATA/<host>/<hh>/<job>`."""
+    return os.path.join(disco_data, host, hexhash(job), job)
+
+
+@dataclass(frozen=True)
+class JobHome:
+    """An extracted job home: its path, job pack path and the job's environment additions."""
+
+    path: str
+    jobfile: str
+    jobenvs: dict[str, str]
+
+
+class JobHomes:
+    """Per-node cache of extracted job homes, keyed by job name."""
+
+    def __init__(self, disco_data: str, host: str, http: aiohttp.ClientSession | None = None,
+                 jobpack_max: int = 1 << 30) -> None:
+        self.disco_data, self.host = disco_data, host
+        self._http = http
+        self._jobpack_max = jobpack_max
+        self._ready: dict[str, JobHome] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def path(self, job: str) -> str:
+        return job_home_path(self.disco_data, self.host, job)
+
+    async def ensure(self, job: str, jobpack_url: str, worker: str) -> JobHome:
+        """The job home of `job`, fetched and extracted on first use."""
+        home = self._ready.get(job)
+        if home is not None:
+            return home
+        lock = self._locks.setdefault(job, asyncio.Lock())
+        async with lock:
+            home = self._ready.get(job)
+            if home is None:
+                home = await self._prepare(job, jobpack_url, worker)
+                self._ready[job] = home
+        return home
+
+    def forget(self, job: str) -> None:
+        """Drop the cache entry (the job was purged)."""
+        self._ready.pop(job, None)
+        self._locks.pop(job, None)
+
+    async def _prepare(self, job: str, jobpack_url: str, worker: str) -> JobHome:
+        path = self.path(job)
+        if os.path.exists(os.path.join(path, MARKER)):
+            # extracted by an earlier run of this node
+            return await asyncio.to_thread(_load_existing, path)
+        parent = os.path.dirname(path)
+        os.makedirs(parent, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=f".{job}.partial-", dir=parent)
+        try:
+            await self._fetch(jobpack_url, os.path.join(staging, JOBFILE))
+            jobenvs = await asyncio.to_thread(_extract, staging, worker)
+            await asyncio.to_thread(_move_into_place, staging, path)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        log.info("job %s: job home ready at %s", job, path)
+        return JobHome(path, os.path.join(path, JOBFILE), jobenvs)
+
+    async def _fetch(self, url: str, target: str) -> None:
+        """Stream the job pack at `url` into `target`."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        try:
+            async with self._http.get(url) as response:
+                if response.status != 200:
+                    raise DataError(f"fetching the job pack failed: HTTP {response.status}", url,
+                                    response.status)
+                size = 0
+                with open(target, "wb") as f:
+                    async for chunk in response.content.iter_chunked(_FETCH_CHUNK):
+                        size += len(chunk)
+                        if size > self._jobpack_max:
+                            raise DataError("job pack larger than DISCO_JOBPACK_MAX", url)
+                        f.write(chunk)
+        except aiohttp.ClientError as exc:
+            raise DataError(f"fetching the job pack failed: {exc}", url) from exc
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+
+def _read_jobpack(jobfile: str) -> tuple[dict[str, str], bytes]:
+    """(jobenvs, jobhome zip bytes) of the job pack file, without reading its jobdata."""
+    with open(jobfile, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        _version, (_dict_at, envs_at, home_at, data_at) = jobpack.read_header(data)
+        try:
+            jobenvs = json.loads(data[envs_at:home_at])
+        except ValueError as exc:
+            raise JobPackError(f"invalid jobenvs: {exc}") from None
+        return jobenvs, data[home_at:data_at]
+
+
+def _extract(staging: str, worker: str) -> dict[str, str]:
+    """Extract the job home zip into `staging`, chmod the worker, write the marker."""
+    jobenvs, zipped = _read_jobpack(os.path.join(staging, JOBFILE))
+    if zipped:
+        with zipfile.ZipFile(io.BytesIO(zipped)) as archive:
+            archive.extractall(staging)  # zipfile drops absolute paths and '..' components
+    worker_path = os.path.join(staging, worker)
+    if os.path.isfile(worker_path):
+        os.chmod(worker_path, 0o755)
+    with open(os.path.join(staging, MARKER), "w", encoding="utf-8"):
+        pass
+    return {str(k): str(v) for k, v in jobenvs.items()}
+
+
+def _move_into_place(staging: str, path: str) -> None:
+    """Rename the staging directory to the job home, replacing an incomplete leftover."""
+    if os.path.exists(path):
+        if os.path.exists(os.path.join(path, MARKER)):
+            shutil.rmtree(staging, ignore_errors=True)
+            return
+        shutil.rmtree(path, ignore_errors=True)
+    os.rename(staging, path)
+
+
+def _load_existing(path: str) -> JobHome:
+    jobfile = os.path.join(path, JOBFILE)
+    jobenvs, _zipped = _read_jobpack(jobfile)
+    return JobHome(path, jobfile, {str(k): str(v) for k, v in jobenvs.items()})

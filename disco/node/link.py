@@ -1,0 +1,141 @@
+"""The node's websocket link to the master (docs/architecture.md "The master <-> node link").
+
+Layer 2 (`disco.node`). `MasterLink.run()` connects to `ws://<master>/internal/node/ws`, says
+`hello`, waits for `welcome`, then sends a `status` every `DISCO_NODE_HEARTBEAT` seconds and
+hands every master message to the node. When the connection is lost it tells the node (which
+kills its running tasks: the master reschedules them) and reconnects, forever, until stopped.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from typing import Awaitable, Callable
+
+import aiohttp
+
+from disco import __version__
+from disco.protocol import cluster
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict], Awaitable[None] | None]
+
+
+class LinkRejected(Exception):
+    """The master answered `reject`."""
+
+
+class MasterLink:
+    """A reconnecting websocket client; `send()` never blocks and drops while disconnected."""
+
+    def __init__(self, master_url: str, host: str, *, heartbeat: float, timeout: float,
+                 retry_max: float, on_message: Handler, on_connect: Callable[[dict], None],
+                 on_disconnect: Callable[[], None], disk_usage: Callable[[], tuple[int, int]],
+                 running: Callable[[], list]) -> None:
+        self.url = ws_url(master_url)
+        self.host = host
+        self.heartbeat, self.timeout, self.retry_max = heartbeat, timeout, retry_max
+        self._on_message, self._on_connect, self._on_disconnect = (on_message, on_connect,
+                                                                   on_disconnect)
+        self._disk_usage, self._running = disk_usage, running
+        self._outbox: asyncio.Queue[dict] | None = None
+        self.connected = asyncio.Event()
+
+    def send(self, message: dict) -> None:
+        """Queue a message for the master; dropped if the link is down (the master treats a
+        lost link as lost tasks, so late reports would be ignored anyway)."""
+        if self._outbox is None:
+            log.debug("link down: dropping %s", message.get("op"))
+            return
+        self._outbox.put_nowait(message)
+
+    async def run(self) -> None:
+        """Connect, serve, reconnect; returns only when cancelled."""
+        delay = min(0.2, self.retry_max)
+        async with aiohttp.ClientSession() as http:
+            while True:
+                try:
+                    await self._session(http)
+                    delay = min(0.2, self.retry_max)
+                except LinkRejected as exc:
+                    log.error("master %s rejected node %s: %s", self.url, self.host, exc)
+                    delay = self.retry_max
+                except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+                    log.info("link to master %s down: %s", self.url, exc or type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max)
+
+    async def _session(self, http: aiohttp.ClientSession) -> None:
+        async with http.ws_connect(self.url, heartbeat=self.heartbeat, max_msg_size=0) as ws:
+            free, used = self._disk_usage()
+            await ws.send_str(cluster.encode(cluster.hello(self.host, os.getpid(), __version__,
+                                                           free, used)))
+            welcome = await self._welcome(ws)
+            log.info("connected to master %s as %s", self.url, self.host)
+            self._outbox = asyncio.Queue()
+            self._on_connect(welcome)
+            self.connected.set()
+            tasks = [asyncio.create_task(self._sender(ws, self._outbox)),
+                     asyncio.create_task(self._heartbeats())]
+            try:
+                await self._receiver(ws)
+            finally:
+                self.connected.clear()
+                self._outbox = None
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                self._on_disconnect()
+
+    async def _welcome(self, ws: aiohttp.ClientWebSocketResponse) -> dict:
+        message = await ws.receive(timeout=self.timeout)
+        if message.type != aiohttp.WSMsgType.TEXT:
+            raise aiohttp.ClientError(f"master closed the link before welcome ({message.type})")
+        reply = cluster.decode(message.data)
+        if reply["op"] == cluster.REJECT:
+            raise LinkRejected(reply["reason"])
+        if reply["op"] != cluster.WELCOME:
+            raise aiohttp.ClientError(f"expected welcome, got {reply['op']}")
+        return reply
+
+    async def _receiver(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for message in ws:
+            if message.type != aiohttp.WSMsgType.TEXT:
+                continue
+            try:
+                decoded = cluster.decode(message.data)
+            except cluster.LinkProtocolError as exc:
+                log.error("bad message from master: %s: %.200s", exc, message.data)
+                continue
+            try:
+                result = self._on_message(decoded)
+                if result is not None:
+                    await result
+            except Exception:  # a bug in one handler must not drop the link
+                log.exception("handling %s from master failed", decoded.get("op"))
+
+    async def _sender(self, ws: aiohttp.ClientWebSocketResponse, outbox: asyncio.Queue) -> None:
+        while True:
+            message = await outbox.get()
+            await ws.send_str(json.dumps(message, separators=(",", ":")))
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            free, used = self._disk_usage()
+            self.send(cluster.status(self._running(), free, used))
+
+
+def ws_url(master_url: str) -> str:
+    """`http://host:port` -> `ws://host:port/internal/node/ws`."""
+    base = master_url.rstrip("/")
+    if base.startswith("https://"):
+        base = "wss://" + base[len("https://"):]
+    elif base.startswith("http://"):
+        base = "ws://" + base[len("http://"):]
+    elif "://" not in base:
+        base = "ws://" + base
+    return base + cluster.WS_PATH
+

@@ -1,0 +1,153 @@
+"""The master <-> node websocket link: message names, builders and validation.
+
+Layer 0 (stdlib only). Both `disco.master` and `disco.node` import this module; neither imports
+the other. Every websocket message is one JSON object with an ``"op"`` field; the fields of each
+op are listed in ``docs/architecture.md`` ("The master <-> node link") and in `FIELDS` below.
+Tasks are identified by ``(job, task, attempt)``.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+#: websocket path on the master that nodes connect to
+WS_PATH = "/internal/node/ws"
+
+# node -> master
+HELLO = "hello"
+STATUS = "status"
+EVENT = "event"
+TASK_DONE = "task_done"
+TASK_FAILED = "task_failed"
+INPUT_FAILED = "input_failed"
+
+# master -> node
+WELCOME = "welcome"
+REJECT = "reject"
+RUN_TASK = "run_task"
+MORE_INPUTS = "more_inputs"
+KILL_TASK = "kill_task"
+KILL_JOB = "kill_job"
+PURGE_JOB = "purge_job"
+
+#: task_failed kinds: ``error`` is retried on another node, ``fatal`` kills the job
+KIND_ERROR = "error"
+KIND_FATAL = "fatal"
+
+#: required fields (and their JSON types) per op
+FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    HELLO: {"host": str, "pid": int, "version": str},
+    STATUS: {"running": list},
+    EVENT: {"job": str, "message": str},
+    TASK_DONE: {"job": str, "task": int, "attempt": int, "results": list},
+    TASK_FAILED: {"job": str, "task": int, "attempt": int, "kind": str, "message": str},
+    INPUT_FAILED: {"job": str, "task": int, "attempt": int, "input": int, "urls": list},
+    WELCOME: {"max_workers": int},
+    REJECT: {"reason": str},
+    RUN_TASK: {"job": str, "task": int, "attempt": int, "stage": str, "grouping": str,
+               "group": list, "worker": str, "jobpack": str, "inputs": list,
+               "inputs_done": bool},
+    MORE_INPUTS: {"job": str, "task": int, "attempt": int, "inputs": list, "done": bool},
+    KILL_TASK: {"job": str, "task": int, "attempt": int},
+    KILL_JOB: {"job": str},
+    PURGE_JOB: {"job": str},
+}
+
+
+class LinkProtocolError(ValueError):
+    """A websocket message that is not valid JSON or does not match its op's fields."""
+
+
+def encode(message: dict[str, Any]) -> str:
+    """Serialise one message (already built by a builder below) to websocket text."""
+    return json.dumps(message, separators=(",", ":"))
+
+
+def decode(text: str | bytes) -> dict[str, Any]:
+    """Parse and validate one websocket message; raises `LinkProtocolError` with the reason."""
+    try:
+        message = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise LinkProtocolError(f"link message is not JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise LinkProtocolError("link message must be a JSON object")
+    validate(message)
+    return message
+
+
+def validate(message: dict[str, Any]) -> None:
+    """Check that `message` has a known op and every required field with the right type."""
+    op = message.get("op")
+    fields = FIELDS.get(op) if isinstance(op, str) else None
+    if fields is None:
+        raise LinkProtocolError(f"unknown link op {op!r}")
+    for name, kind in fields.items():
+        value = message.get(name)
+        # bool is an int subclass in Python; an int field must not accept true/false
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise LinkProtocolError(f"link op {op!r}: field {name!r} missing or not {kind}")
+    if op == TASK_FAILED and message["kind"] not in (KIND_ERROR, KIND_FATAL):
+        raise LinkProtocolError(f"task_failed kind must be error or fatal, not {message['kind']!r}")
+
+
+# ---- builders: node -> master -------------------------------------------------------------
+
+def hello(host: str, pid: int, version: str, disk_free: int = 0, disk_used: int = 0) -> dict:
+    return {"op": HELLO, "host": host, "pid": pid, "version": version,
+            "disk_free": disk_free, "disk_used": disk_used}
+
+
+def status(running: list, disk_free: int = 0, disk_used: int = 0) -> dict:
+    return {"op": STATUS, "disk_free": disk_free, "disk_used": disk_used, "running": running}
+
+
+def event(job: str, message: str) -> dict:
+    return {"op": EVENT, "job": job, "message": message}
+
+
+def task_done(job: str, task: int, attempt: int, results: list) -> dict:
+    return {"op": TASK_DONE, "job": job, "task": task, "attempt": attempt, "results": results}
+
+
+def task_failed(job: str, task: int, attempt: int, kind: str, message: str) -> dict:
+    return {"op": TASK_FAILED, "job": job, "task": task, "attempt": attempt, "kind": kind,
+            "message": message}
+
+
+def input_failed(job: str, task: int, attempt: int, input_id: int, urls: list) -> dict:
+    return {"op": INPUT_FAILED, "job": job, "task": task, "attempt": attempt, "input": input_id,
+            "urls": urls}
+
+
+# ---- builders: master -> node -------------------------------------------------------------
+
+def welcome(max_workers: int) -> dict:
+    return {"op": WELCOME, "max_workers": max_workers}
+
+
+def reject(reason: str) -> dict:
+    return {"op": REJECT, "reason": reason}
+
+
+def run_task(job: str, task: int, attempt: int, stage: str, grouping: str, group: list,
+             worker: str, jobpack: str, inputs: list, inputs_done: bool) -> dict:
+    return {"op": RUN_TASK, "job": job, "task": task, "attempt": attempt, "stage": stage,
+            "grouping": grouping, "group": group, "worker": worker, "jobpack": jobpack,
+            "inputs": inputs, "inputs_done": inputs_done}
+
+
+def more_inputs(job: str, task: int, attempt: int, inputs: list, done: bool) -> dict:
+    return {"op": MORE_INPUTS, "job": job, "task": task, "attempt": attempt, "inputs": inputs,
+            "done": done}
+
+
+def kill_task(job: str, task: int, attempt: int) -> dict:
+    return {"op": KILL_TASK, "job": job, "task": task, "attempt": attempt}
+
+
+def kill_job(job: str) -> dict:
+    return {"op": KILL_JOB, "job": job}
+
+
+def purge_job(job: str) -> dict:
+    return {"op": PURGE_JOB, "job": job}

@@ -1,0 +1,55 @@
+"""Static file serving for task outputs and DDFS blobs (server side, aiohttp).
+
+Used by the master (for its co-located node) and by every node's DISCO_PORT server to answer
+`GET`/`HEAD /disco/<path>` and `/ddfs/<path>`.  Files go out with `sendfile` (zero-copy) through
+aiohttp's `FileResponse`, which also implements `Range` (206/416), `HEAD` and conditional
+requests.  Only safe relative paths are served: no absolute paths, no `..`, no NUL bytes.
+Symlinks inside the root are followed on purpose: Disco lets DDFS volumes (`vol*`) be symlinks
+to other disks.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+import stat
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+
+class _PlainFileResponse(web.FileResponse):
+    """A FileResponse that never substitutes a `<file>.gz`/`<file>.br` sibling.
+
+    aiohttp serves a pre-compressed sibling when the client accepts gzip/br; for task outputs and
+    blobs that would be a different file (and break `Range` offsets and sizes), so it is turned off.
+    """
+
+    def _get_file_path_stat_encoding(self, accept_encoding: str) -> tuple[Any, os.stat_result, None]:
+        path: pathlib.Path = self._path
+        st = path.stat()
+        return (path if _is_regular(st) else None), st, None
+
+
+def _is_regular(st: os.stat_result) -> bool:
+    return stat.S_ISREG(st.st_mode)
+
+
+def is_safe_relpath(relpath: str) -> bool:
+    """True when `relpath` is a relative path that cannot leave its root."""
+    if not relpath or "\x00" in relpath or relpath.startswith(("/", "\\")):
+        return False
+    return ".." not in relpath.split("/") and not os.path.isabs(relpath)
+
+
+async def serve_file(request: web.Request, root: str, relpath: str) -> web.StreamResponse:
+    """Answer GET/HEAD for `root/relpath` with Range support; 403 unsafe, 404 missing."""
+    if not is_safe_relpath(relpath):
+        log.info("refusing unsafe path %r under %s", relpath, root)
+        return web.Response(status=403, text="Forbidden: unsafe path\n")
+    path = pathlib.Path(root, relpath)
+    # FileResponse stats the file in a thread and answers 404/403 itself (missing, directory,
+    # permission); no extra stat here keeps the hot path at one stat + open + sendfile.
+    return _PlainFileResponse(path)

@@ -1,0 +1,168 @@
+"""
+:mod:`disco.worker.classic.external` -- map/reduce with an external program
+===========================================================================
+
+When a classic job's ``map`` or ``reduce`` is a dict of files (built with
+:func:`disco.util.external`), the files live in ``ext.<stage>/`` of the job
+home and ``op`` is run as ``op map`` / ``op reduce`` (DISCO.md §1.6).
+
+Wire format on the program's stdin/stdout: first the parameters (a dict is
+sent netstring-encoded, anything else as ``0\\n``), then key/value pairs as
+``<uint32 native-endian length><bytes>`` each.  Map: per input entry one
+pair is written, the program answers ``<uint32 count>`` and that many pairs.
+Reduce: all pairs are streamed, stdin closed, and pairs read until EOF.
+Lines on its stderr starting ``**<MSG>`` become MSGs, ``**<ERR>`` fails the job.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+import threading
+from typing import Any, Callable, Iterable
+
+from disco.worker.classic.netstring import encode_netstring_fd
+
+_LENGTH = struct.Struct('=I')
+_processes: list = []
+
+
+class ExternalError(Exception):
+    """The external program reported an error (``**<ERR>``) or broke the protocol."""
+
+
+def package(files: Iterable[str]) -> dict:
+    """``{'op': bytes of the first file, basename: bytes, ...}``."""
+    files = list(files)
+    packed = {}
+    for index, path in enumerate(files):
+        with open(path, 'rb') as handle:
+            packed['op' if index == 0 else os.path.basename(path)] = handle.read()
+    return packed
+
+
+def _bytes(value: Any) -> bytes:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    return str(value).encode('utf-8')
+
+
+def _params_bytes(params: Any) -> bytes:
+    if isinstance(params, dict):
+        return encode_netstring_fd(params)
+    return b'0\n'
+
+
+class ExternalProgram(object):
+    """One running external program and the threads that watch its stderr."""
+
+    def __init__(self, mode: str, params: Any) -> None:
+        directory = 'ext.{0}'.format(mode)
+        op = os.path.join(directory, 'op')
+        os.chmod(op, 0o755)
+        self.errors: list = []
+        self.proc = subprocess.Popen([os.path.abspath(op), mode], cwd=directory,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        threading.Thread(target=self._watch_stderr, daemon=True).start()
+        self.proc.stdin.write(_params_bytes(params))
+        self.proc.stdin.flush()
+
+    def _watch_stderr(self) -> None:
+        for line in self.proc.stderr:
+            text = line.decode('utf-8', 'replace').rstrip()
+            if text.startswith('**<ERR>'):
+                self.errors.append(text[len('**<ERR>'):].strip())
+            elif text.startswith('**<MSG>'):
+                sys.stdout.write(text[len('**<MSG>'):].strip())
+            elif text.strip():
+                sys.stdout.write(text)
+
+    def write_pair(self, key: Any, value: Any) -> None:
+        key, value = _bytes(key), _bytes(value)
+        self.proc.stdin.write(_LENGTH.pack(len(key)) + key + _LENGTH.pack(len(value)) + value)
+
+    def read_exact(self, size: int) -> bytes | None:
+        data = self.proc.stdout.read(size)
+        if not data:
+            return None
+        if len(data) != size:
+            self.check()
+            raise ExternalError("External program sent a truncated message")
+        return data
+
+    def read_item(self) -> bytes | None:
+        header = self.read_exact(4)
+        if header is None:
+            return None
+        (length,) = _LENGTH.unpack(header)
+        return self.read_exact(length) if length else b''
+
+    def read_pair(self) -> tuple | None:
+        key = self.read_item()
+        if key is None:
+            return None
+        value = self.read_item()
+        if value is None:
+            self.check()
+            raise ExternalError("External program sent a key without a value")
+        return key, value
+
+    def check(self) -> None:
+        if self.errors:
+            raise ExternalError("External program failed: {0}".format('; '.join(self.errors)))
+
+    def map(self, entry: Any, params: Any) -> list:
+        key, value = entry if isinstance(entry, tuple) and len(entry) == 2 else (b'', entry)
+        self.write_pair(key, value)
+        self.proc.stdin.flush()
+        header = self.read_exact(4)
+        if header is None:
+            self.check()
+            raise ExternalError("External map program exited unexpectedly")
+        (count,) = _LENGTH.unpack(header)
+        pairs = [self.read_pair() for _ in range(count)]
+        self.check()
+        return pairs
+
+    def reduce(self, entries: Iterable, out: Any, params: Any) -> None:
+        feeder = threading.Thread(target=self._feed, args=(entries,), daemon=True)
+        feeder.start()
+        while True:
+            pair = self.read_pair()
+            if pair is None:
+                break
+            out.add(*pair)
+        feeder.join()
+        self.check()
+
+    def _feed(self, entries: Iterable) -> None:
+        try:
+            for key, value in entries:
+                self.write_pair(key, value)
+        finally:
+            self.proc.stdin.close()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            if not self.proc.stdin.closed:
+                self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.check()
+
+
+def prepare(params: Any, mode: str) -> Callable:
+    """Start the external program for ``mode``; :return: the map/reduce function."""
+    program = ExternalProgram(mode, params)
+    _processes.append(program)
+    return program.map if mode == 'map' else program.reduce
+
+
+def close() -> None:
+    """Wait for (or stop) every external program started by this worker."""
+    while _processes:
+        _processes.pop().close()

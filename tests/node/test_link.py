@@ -1,0 +1,187 @@
+"""The node process against a tiny test double of the master's websocket endpoint."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from disco.node.app import Node, is_co_located
+from disco.node.link import ws_url
+from disco.settings import DiscoSettings
+
+from nodetest_helpers import WORKER, build_jobpack
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class FakeMaster:
+    """Test double of the master's /internal/node/ws: records messages, lets the test talk."""
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+        self.connections = 0
+        self.ws: web.WebSocketResponse | None = None
+        self.packs: dict[str, bytes] = {}
+        self.url = ""
+        self.changed = asyncio.Event()
+
+    async def start(self) -> web.AppRunner:
+        app = web.Application()
+        app.router.add_get("/internal/node/ws", self._ws)
+        app.router.add_get("/disco/ctrl/parameters", self._jobpack)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        return runner
+
+    async def _jobpack(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.packs[request.query["name"]])
+
+    async def _ws(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.connections += 1
+        self.ws = ws
+        async for message in ws:
+            decoded = json.loads(message.data)
+            self.received.append(decoded)
+            if decoded["op"] == "hello":
+                await ws.send_json({"op": "welcome", "max_workers": 2})
+            self.changed.set()
+        return ws
+
+    async def wait_for(self, predicate, timeout: float = 15) -> list[dict]:
+        async def poll():
+            while True:
+                found = [m for m in self.received if predicate(m)]
+                if found:
+                    return found
+                self.changed.clear()
+                await self.changed.wait()
+        return await asyncio.wait_for(poll(), timeout)
+
+
+def settings_for(tmp_path, **extra) -> DiscoSettings:
+    values = dict(DISCO_DATA=str(tmp_path / "data"), DDFS_DATA=str(tmp_path / "ddfs"),
+                  DISCO_PORT=0, DDFS_PUT_PORT=0, DISCO_NODE_HEARTBEAT=0.2,
+                  DISCO_NODE_TIMEOUT=5, DISCO_WORKER_START_TIMEOUT=5)
+    values.update(extra)
+    return DiscoSettings(**values)
+
+
+def run_task_message(master: FakeMaster, job: str, scenario: str) -> dict:
+    master.packs[job] = build_jobpack(scenario)
+    return {"op": "run_task", "job": job, "task": 1, "attempt": 0, "stage": "map",
+            "grouping": "split", "group": [0, ""], "worker": WORKER,
+            "jobpack": f"{master.url}/disco/ctrl/parameters?name={job}",
+            "inputs": [[0, "ok", 0, [[0, "raw://x"]]]], "inputs_done": True}
+
+
+def test_hello_welcome_task_status_and_reconnect(tmp_path):
+    async def go():
+        master = FakeMaster()
+        runner = await master.start()
+        node = Node(settings_for(tmp_path), "127.0.0.1", master.url)
+        await node.start()
+        try:
+            hello = (await master.wait_for(lambda m: m["op"] == "hello"))[0]
+            assert hello["host"] == "127.0.0.1" and hello["pid"] == os.getpid()
+            assert hello["disk_free"] > 0
+            await master.ws.send_json(run_task_message(master, "job@1", "clean"))
+            done = (await master.wait_for(lambda m: m["op"] == "task_done"))[0]
+            assert done["job"] == "job@1" and done["task"] == 1
+            assert done["results"][0][0].startswith("dir://127.0.0.1/disco/127.0.0.1/")
+            events = [m["message"] for m in master.received if m["op"] == "event"]
+            assert "MSG: [map:1] hello from map" in events
+            status = (await master.wait_for(lambda m: m["op"] == "status"))[0]
+            assert "running" in status and "disk_used" in status
+            assert node.max_workers == 2
+            # a long task is killed when the link drops, and the node reconnects
+            await master.ws.send_json(run_task_message(master, "job@2", "sleeper"))
+            await master.wait_for(lambda m: m["op"] == "status" and m["running"])
+            await master.ws.close()
+            await asyncio.wait_for(_until(lambda: master.connections == 2), 10)
+            await asyncio.wait_for(_until(lambda: not node.runners), 10)
+            hellos = await master.wait_for(lambda m: m["op"] == "hello")
+            assert len(hellos) == 2
+            # the killed task is not reported: the master reschedules it on its own
+            assert not [m for m in master.received
+                        if m["op"] in ("task_done", "task_failed") and m["job"] == "job@2"]
+        finally:
+            await node.stop()
+            await runner.cleanup()
+    asyncio.run(go())
+
+
+def test_kill_job_and_purge(tmp_path):
+    async def go():
+        master = FakeMaster()
+        runner = await master.start()
+        node = Node(settings_for(tmp_path), "127.0.0.1", master.url)
+        await node.start()
+        try:
+            await master.wait_for(lambda m: m["op"] == "hello")
+            await master.ws.send_json(run_task_message(master, "job@3", "sleeper"))
+            await master.wait_for(lambda m: m["op"] == "status" and m["running"])
+            home = node.jobhomes.path("job@3")
+            assert os.path.isdir(home)
+            await master.ws.send_json({"op": "kill_job", "job": "job@3"})
+            await asyncio.wait_for(_until(lambda: not node.runners), 10)
+            await master.ws.send_json({"op": "purge_job", "job": "job@3"})
+            await asyncio.wait_for(_until(lambda: not os.path.exists(home)), 10)
+        finally:
+            await node.stop()
+            await runner.cleanup()
+    asyncio.run(go())
+
+
+def test_remote_node_serves_disco_files(tmp_path):
+    port = _free_port("127.0.0.2")
+
+    async def go():
+        master = FakeMaster()
+        runner = await master.start()
+        node = Node(settings_for(tmp_path, DISCO_PORT=port), "127.0.0.2", master.url)
+        assert not node.co_located
+        path = tmp_path / "data" / "127.0.0.2" / "ab" / "job" / "out"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"0123456789")
+        await node.start()
+        try:
+            assert not node.co_located
+            async with aiohttp.ClientSession() as http:
+                url = f"http://127.0.0.2:{port}/disco/127.0.0.2/ab/job/out"
+                async with http.get(url, headers={"Range": "bytes=2-4"}) as r:
+                    assert r.status == 206 and await r.read() == b"234"
+        finally:
+            await node.stop()
+            await runner.cleanup()
+    asyncio.run(go())
+
+
+def test_co_location_and_ws_url():
+    async def go():
+        assert await is_co_located("localhost", "http://127.0.0.1:8989")
+        assert await is_co_located("127.0.0.1", "http://localhost:8989")
+        assert not await is_co_located("127.0.0.2", "http://127.0.0.1:8989")
+    asyncio.run(go())
+    assert ws_url("http://m:8989") == "ws://m:8989/internal/node/ws"
+    assert ws_url("http://m:8989/") == "ws://m:8989/internal/node/ws"
+
+
+async def _until(predicate) -> None:
+    while not predicate():
+        await asyncio.sleep(0.05)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
