@@ -87,17 +87,22 @@ async def _lifecycle(app: web.Application):
                              if app["start_nodes"] else None)
     _apply_config(app)
     timers = asyncio.create_task(_timer_loop(master), name="master-timers")
+    app.on_shutdown.append(_stop_nodes)
     yield
     timers.cancel()
     await asyncio.gather(timers, return_exceptions=True)
-    if app["node_processes"] is not None:
-        await app["node_processes"].stop_all()
-    for node in master.cluster.nodes():
-        if node.link is not None:
-            await node.link.close()
     master.events.flush_all()
     await master.drain()
     await master.store.close()
+
+
+async def _stop_nodes(app: web.Application) -> None:
+    """At shutdown, before aiohttp waits for open handlers: stop node processes, close links."""
+    if app["node_processes"] is not None:
+        await app["node_processes"].stop_all()
+    for node in app["master"].cluster.nodes():
+        if node.link is not None:
+            await node.link.close()
 
 
 async def _timer_loop(master: Master) -> None:

@@ -205,10 +205,10 @@ class NodeProcesses:
                 return None
         self._procs[host] = proc
         log.info("started node process for %s (pid %s)", host, proc.pid)
-        try:
-            return await proc.wait()
-        finally:
-            self._procs.pop(host, None)
+        # on cancellation the process stays registered so that _stop() can terminate it
+        code = await proc.wait()
+        self._procs.pop(host, None)
+        return code
 
     async def _stop(self, host: str) -> None:
         proc = self._procs.pop(host, None)

@@ -48,6 +48,8 @@ STARTUP_VARIABLES = ("PYTHONHASHSEED", "PYTHONHOME", "PYTHONOPTIMIZE", "PYTHONDO
                      "PYTHONVERBOSE", "PYTHONSTARTUP", "PYTHONMALLOC", "PYTHONUSERBASE",
                      "PYTHONPLATLIBDIR", "PYTHONINTMAXSTRDIGITS", "PYTHONFAULTHANDLER",
                      "PYTHONTRACEMALLOC", "PYTHONEXECUTABLE")
+#: dynamic loader variables: read by ld.so at exec only
+LOADER_VARIABLES = ("LD_LIBRARY_PATH", "LD_PRELOAD")
 
 
 def is_python_worker(path: str) -> bool:
@@ -61,9 +63,28 @@ def is_python_worker(path: str) -> bool:
     return len(lines) > 2 and lines[1].strip() == MARKER
 
 
-def forkable_env(env: dict[str, str], server_env: dict[str, str]) -> bool:
-    """True when `env` agrees with the server's on every interpreter start-up variable."""
-    return all(env.get(name) == server_env.get(name) for name in STARTUP_VARIABLES)
+def forkable_env(env: dict[str, str], server_env: dict[str, str], cwd: str = ".") -> bool:
+    """True when `env` agrees with the server's on every interpreter start-up variable, and
+    any loader path it adds (the client's `LD_LIBRARY_PATH=lib`) holds no shared library:
+    the dynamic loader reads those only when a process is exec'd."""
+    if any(env.get(name) != server_env.get(name) for name in STARTUP_VARIABLES):
+        return False
+    for name in LOADER_VARIABLES:
+        value = env.get(name)
+        if value != server_env.get(name) and value and _has_shared_libraries(value, cwd):
+            return False
+    return True
+
+
+def _has_shared_libraries(search_path: str, cwd: str) -> bool:
+    for entry in search_path.split(os.pathsep):
+        directory = os.path.join(cwd, entry)
+        try:
+            if any(".so" in name for name in os.listdir(directory)):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 # ---- the server process -------------------------------------------------------------------
@@ -144,8 +165,11 @@ def _become_worker(request: dict, fds: list[int], control: socket.socket,
     os.environ.update(request["env"])
     argv = request["argv"]
     sys.argv = list(argv)
-    pythonpath = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    sys.path[:] = [os.path.dirname(os.path.abspath(argv[0]))] + pythonpath + _BASE_PATH
+    # as site.py does at start-up: PYTHONPATH entries made absolute against the cwd
+    pythonpath = [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                  if p]
+    entries = [os.path.dirname(os.path.abspath(argv[0]))] + pythonpath + _BASE_PATH
+    sys.path[:] = list(dict.fromkeys(entries))
     importlib.invalidate_caches()
 
 
@@ -325,7 +349,7 @@ class ForkLauncher:
         self._client = ForkServerClient(self.server_env)
 
     async def launch(self, argv: list[str], cwd: str, env: dict[str, str]) -> Any:
-        if is_python_worker(argv[0]) and forkable_env(env, self.server_env):
+        if is_python_worker(argv[0]) and forkable_env(env, self.server_env, cwd):
             try:
                 return await self._client.fork(argv, cwd, env)
             except OSError as exc:

@@ -24,7 +24,7 @@ from typing import Any, Callable, Protocol
 from disco.protocol import cluster, framing
 from disco.node.jobhome import JobHome, JobHomes
 from disco.node.outputs import write_results
-from disco.node.protocol import (KIND_DONE, KIND_ERROR, KIND_FATAL, Defer, MessageThrottle,
+from disco.node.protocol import (KIND_DONE, KIND_ERROR, Defer, MessageThrottle,
                                  Reply, Stop, TaskInfo, TaskSession, is_message_name)
 
 log = logging.getLogger(__name__)

@@ -111,12 +111,15 @@ def _forward_stray_output(fd: int) -> None:
 
 
 class MessageWriter(object):
-    """A text file whose every non-empty (stripped) ``write`` is sent as a MSG."""
+    """A text file whose writes are sent as MSGs: text is collected up to a
+    newline (so one ``print`` is one MSG, as in Disco) and sent stripped, if
+    not empty; :meth:`flush` sends what is left."""
     encoding = 'utf-8'
     errors = 'replace'
 
     def __init__(self, worker: Any) -> None:
         self.worker = worker
+        self.pending = ''
 
     @classmethod
     def force_utf8(cls, string: Any) -> str:
@@ -126,17 +129,24 @@ class MessageWriter(object):
 
     def write(self, string: Any) -> int:
         text = self.force_utf8(string)
+        self.pending += text
+        if '\n' in text:
+            complete, _, self.pending = self.pending.rpartition('\n')
+            self.send(complete)
+        return len(text)
+
+    def send(self, text: str) -> None:
         stripped = text.strip()
         if stripped:
             self.worker.send('MSG', stripped)
-        return len(text)
 
     def writelines(self, lines: Iterable) -> None:
         for line in lines:
             self.write(line)
 
     def flush(self) -> None:
-        pass
+        pending, self.pending = self.pending, ''
+        self.send(pending)
 
     def isatty(self) -> bool:
         return False
@@ -236,8 +246,8 @@ class Worker(dict):
         launcher.compress_type = zipfile.ZIP_DEFLATED
         jobzip.writestr(launcher, LAUNCHER_SOURCE)
         written = set(jobzip.namelist())
-        for path in (modutil.source_path(job), modutil.source_path(self)):
-            modutil.write_module_file(jobzip, path, written)
+        # The job's own module (not the worker's: Disco is installed on every node).
+        modutil.write_module_file(jobzip, modutil.source_path(job), written)
         self.write_required_files(jobzip, self.getitem('required_files', job, jobargs, {}))
         required = self.getitem('required_modules', job, jobargs)
         if required is None:
@@ -321,6 +331,7 @@ class Worker(dict):
             task = active_task = cls.get_task()
             job, jobargs = task.jobobjs
             job.worker.start(task, job, **jobargs)
+            flush_writers()
             cls.send('DONE')
             return 0
         except (DataError, EnvironmentError, MemoryError):
@@ -399,6 +410,13 @@ class Worker(dict):
 
 def _label_order(label: Any) -> tuple:
     return (label is not None, str(type(label)), label if label is not None else 0)
+
+
+def flush_writers() -> None:
+    """Send what job code printed without a final newline."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, MessageWriter):
+            stream.flush()
 
 
 def check_input_status(input_id: int, status: str, replicas: list) -> list:
@@ -670,7 +688,7 @@ class InputIter(object):
         for url in self.urls:
             try:
                 stream = self.open(url)
-            except DataError as error:
+            except (DataError, OSError) as error:  # this replica is unreadable: try another
                 self.errors.append(str(error))
                 continue
             try:
@@ -680,7 +698,7 @@ class InputIter(object):
                 for done, record in enumerate(records, done + 1):
                     yield record
                 return
-            except DataError as error:
+            except (DataError, OSError) as error:
                 self.errors.append(str(error))
             finally:
                 _close(stream)

@@ -193,13 +193,24 @@ def find_modules(functions: Iterable, send_modules: bool = True, job_path: str |
 def write_module_file(jobzip: zipfile.ZipFile, path: str | None, written: set) -> None:
     """Add ``path`` (mirrored under its absolute path) and the ``__init__.py``
     files of the packages that contain it to the job home zip."""
-    if not path or not os.path.isfile(path):
+    if not path or not os.path.isfile(path) or _is_node_file(path):
         return
     for file in [path] + _package_inits(path):
         arcname = os.path.abspath(file).lstrip('/')
         if arcname not in written:
             written.add(arcname)
             jobzip.write(file, arcname)
+
+
+def _is_node_file(path: str) -> bool:
+    """True for files of the packages installed on every node (never shipped)."""
+    real = os.path.realpath(path)
+    for name in NODE_PACKAGES:
+        package = sys.modules.get(name)
+        package_file = getattr(package, '__file__', None)
+        if package_file and _inside(real, [os.path.dirname(os.path.realpath(package_file))]):
+            return True
+    return False
 
 
 def _package_inits(path: str) -> list:

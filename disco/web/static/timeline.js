@@ -133,7 +133,8 @@ const Timeline = (function () {
     });
     const ticks = [];
     for (let i = 0; i <= 5; i++) {
-      const tick = el("span", {text: formatDuration(span * i / 5)});
+      const at = span * i / 5;
+      const tick = el("span", {text: span < 10 ? at.toFixed(1) + "s" : formatDuration(at)});
       tick.style.left = (i * 20) + "%";
       if (i === 5) tick.style.transform = "translateX(-100%)";
       if (i === 0) tick.style.transform = "none";

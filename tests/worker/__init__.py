@@ -1,0 +1,1 @@
+"""Tests of the Python worker runtime (disco.worker, disco.job, disco.task)."""
