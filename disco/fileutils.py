@@ -326,11 +326,24 @@ class AtomicFile:
             os.rename(self.partial, self.path)
             self.isopen = False
 
+    def discard(self) -> None:
+        """Close without publishing: remove the ``.partial`` file."""
+        if self.isopen:
+            self._file.close()
+            self.isopen = False
+            try:
+                os.remove(self.partial)
+            except FileNotFoundError:
+                pass
+
     def __enter__(self) -> "AtomicFile":
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.discard()
 
 
 class DiscoZipFile(ZipFile):

@@ -38,6 +38,7 @@ class InterruptTest(unittest.SkipTest):
 
 class TestServer(ThreadingMixIn, HTTPServer):
     """A threaded HTTP server answering ``GET /<path>`` with ``data_generator(path)``."""
+    __test__ = False  # not a pytest test class
     daemon_threads = True
     allow_reuse_address = True
 
@@ -158,16 +159,22 @@ class TestCase(unittest.TestCase):
 
 
 class TestJob(Job):
+    __test__ = False
+
     @property
     def profile(self) -> bool:
         return bool(self.settings['DISCO_TEST_PROFILE'])
 
 
 class TestPipe(TestJob):
+    __test__ = False
+
     Worker = PipelineWorker
 
 
 class TestLoader(unittest.TestLoader):
+    __test__ = False
+
     def __init__(self, settings: DiscoSettings) -> None:
         super().__init__()
         self.settings = settings
@@ -182,6 +189,7 @@ class TestLoader(unittest.TestLoader):
 
 class TestRunner(unittest.TextTestRunner):
     """Runs named tests; verbosity from DISCO_DEBUG (off/log/trace -> 0/1/2)."""
+    __test__ = False
 
     def __init__(self, settings: DiscoSettings, stream: Any = None) -> None:
         verbosity = {'off': 0, '': 0, 'log': 1, 'trace': 2}.get(str(settings['DISCO_DEBUG']), 1)

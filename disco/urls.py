@@ -119,7 +119,7 @@ def urljoin(scheme_netloc_path: tuple[str, Any, str]) -> str:
     prefix = f"{scheme}://" if scheme else ""
     if not loc:
         return f"{prefix}{path}"
-    return f"{prefix}{loc}/{path}"
+    return f"{prefix}{loc}/{path}" if path else f"{prefix}{loc}"
 
 
 def urlresolve(url: str, master: str | None = None) -> str:

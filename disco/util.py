@@ -418,13 +418,12 @@ def disk_sort(worker: Any, input: Iterable[tuple[Any, Any]], filename: str,
               sort_buffer_size: str = "10%") -> Iterator[tuple[Any, Any]]:
     """Sort ``(key, value)`` pairs by key on disk; yields them sorted (keys bytes or str)."""
     _send(worker, f"Downloading {filename}")
-    out = AtomicFile(filename)
-    write = out.write
-    for k, v in input:
-        raw, flag = _sort_key(k)
-        write(b"".join((raw, b"\xff", flag, encode(pickle.dumps(v, pickle.HIGHEST_PROTOCOL)),
-                        b"\x00")))
-    out.close()
+    with AtomicFile(filename) as out:
+        write = out.write
+        for k, v in input:
+            raw, flag = _sort_key(k)
+            write(b"".join((raw, b"\xff", flag, encode(pickle.dumps(v, pickle.HIGHEST_PROTOCOL)),
+                            b"\x00")))
     _send(worker, f"Downloaded {format_size(os.path.getsize(filename))} OK")
     _send(worker, f"Sorting {filename}...")
     unix_sort(filename, sort_buffer_size=sort_buffer_size)

@@ -59,6 +59,13 @@ def open(url: str, task: Any = None) -> Any:
 
 
 def open_chain(url: str, task: Any = None) -> Iterator[Any]:
-    """The records of a Disco-format file at ``url``."""
+    """The records of a Disco-format file at ``url`` (opened now, closed when exhausted)."""
     stream = open(url, task=task)
-    return read_records(stream, len(stream) if hasattr(stream, "__len__") else None, url)
+    return _records_then_close(stream, url)
+
+
+def _records_then_close(stream: Any, url: str) -> Iterator[Any]:
+    try:
+        yield from read_records(stream, len(stream) if hasattr(stream, "__len__") else None, url)
+    finally:
+        stream.close()

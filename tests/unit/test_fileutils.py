@@ -127,7 +127,8 @@ def test_atomic_file_is_invisible_until_closed(tmp_path):
     f.write("d\u00e9")
     assert not os.path.exists(path) and os.path.exists(path + ".partial")
     f.close()
-    assert open(path, "rb").read() == "abcd\u00e9".encode()
+    with open(path, "rb") as published:
+        assert published.read() == "abcd\u00e9".encode()
     assert f.size() == 6 and not os.path.exists(path + ".partial")
 
 

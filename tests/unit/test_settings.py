@@ -88,5 +88,6 @@ def test_ensuredirs(clean_env, tmp_path):
     s.ensuredirs()
     for key in s.must_exist:
         assert os.path.isdir(s[key])
-    config = json.loads(open(s["DISCO_MASTER_CONFIG"]).read())
+    with open(s["DISCO_MASTER_CONFIG"]) as f:
+        config = json.load(f)
     assert config[0][0] == "localhost" and int(config[0][1]) >= 1

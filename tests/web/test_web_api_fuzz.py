@@ -28,4 +28,5 @@ schema = schemathesis.pytest.from_fixture("api_schema").exclude(operation_id=EXC
 def test_rest_api_never_answers_5xx(case):
     response = case.call(timeout=15)
     assert response.status_code < 500, (
-        f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}")
+        f"{case.method} {case.formatted_path} query={case.query} body={case.body!r:.200} -> "
+        f"{response.status_code}: {response.text[:300]}")

@@ -183,17 +183,21 @@ class Worker(worker.Worker):
         adder = self.output_adder(task, 'map', params)
         if self['combiner']:
             self.map_combined(entries, params, adder)
+        elif self['partitions'] == 1 and self['partition'] is default_partition:
+            # default_partition(key, 1, params) is always 0: skip hashing every key
+            self.map_plain(entries, params, adder, label=0)
         elif self['partitions']:
             self.map_partitioned(entries, params, adder)
         else:
             self.map_plain(entries, params, adder)
 
-    def map_plain(self, entries: Iterable, params: Any, adder: Callable) -> None:
+    def map_plain(self, entries: Iterable, params: Any, adder: Callable,
+                  label: Any = None) -> None:
         fun_map, add = self['map'], None
         for entry in entries:
             for key, value in fun_map(entry, params):
                 if add is None:
-                    add = adder(None)
+                    add = adder(label)
                 add(key, value)
 
     def map_partitioned(self, entries: Iterable, params: Any, adder: Callable) -> None:
