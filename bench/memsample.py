@@ -26,6 +26,19 @@ def _status(pid):
     return rss, hwm
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """user + system CPU seconds of a process (not its children), or None if gone."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
 def children(pid):
     out = []
     try:
@@ -77,6 +90,9 @@ class Sampler:
         self.peak_proc = {}
         self.peak_sum = {}
         self.pids = {}
+        self.cpu_first = {}
+        self.cpu_last = {}
+        self._first_round = True
         self._stop = threading.Event()
         self._thread = None
 
@@ -89,12 +105,20 @@ class Sampler:
                 if st is None:
                     continue
                 rss, hwm = st
+                cpu = cpu_seconds(pid)
+                if cpu is not None:
+                    key = (group, pid)
+                    if key not in self.cpu_first:
+                        # a process already running when sampling began counts from then on
+                        self.cpu_first[key] = cpu if self._first_round else 0.0
+                    self.cpu_last[key] = cpu
                 seen.add(pid)
                 total += rss
                 if max(rss, hwm) > self.peak_proc.get(group, 0):
                     self.peak_proc[group] = max(rss, hwm)
             if total > self.peak_sum.get(group, 0):
                 self.peak_sum[group] = total
+        self._first_round = False
 
     def _run(self):
         while not self._stop.is_set():
@@ -118,10 +142,17 @@ class Sampler:
         except Exception:
             pass
 
+    def cpu(self, group):
+        """CPU seconds the group's processes used while sampled (a short-lived process's
+        last interval before it exits is missed)."""
+        return sum(last - self.cpu_first[key] for key, last in self.cpu_last.items()
+                   if key[0] == group)
+
     def result(self):
-        """``{group: {"peak_rss": bytes (one process), "peak_sum": bytes, "procs": n}}``."""
+        """``{group: {"peak_rss": bytes (one process), "peak_sum": bytes, "procs": n,
+        "cpu_s": seconds}}``."""
         return {g: {"peak_rss": self.peak_proc.get(g, 0), "peak_sum": self.peak_sum.get(g, 0),
-                    "procs": len(self.pids.get(g, ()))}
+                    "procs": len(self.pids.get(g, ())), "cpu_s": round(self.cpu(g), 3)}
                 for g in set(self.peak_proc) | set(self.peak_sum) | set(self.pids)}
 
 

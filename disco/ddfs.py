@@ -235,7 +235,15 @@ class DDFS:
 
     @classmethod
     def job_tag(cls, jobname: str) -> str:
-        return f"disco:job:results:{jobname}"
+        """The tag holding the saved results of ``jobname``: ``disco:results:<job>``, the
+        name Disco's master gives it (DISCO.md §2.2, §6); Disco's client named it
+        ``disco:job:results:<job>``, which nothing ever wrote, so both agree here."""
+        return f"disco:results:{jobname}"
+
+    @classmethod
+    def job_result_blob(cls, jobname: str, taskid: int, runid: int, filename: str) -> str:
+        """Blob name of a saved task output: ``<job>:<taskid>:<runid>:<basename>``."""
+        return cls.safe_name(f"{jobname}:{taskid}:{runid}:{os.path.basename(filename)}")
 
     # -- tags ---------------------------------------------------------------------------------
     def attrs(self, tag: Any, token: str | None = None) -> dict:
@@ -380,7 +388,16 @@ class DDFS:
                 for f in files]
         return self.tag(tag, urls, delayed=delayed, update=update, token=token), urls
 
+    def upload(self, source: Any, name: str, replicas: int | None = None,
+               forceon: Iterable[str] = (), retries: int = 10) -> list[str]:
+        """Store ``source`` (a path or a file object) as blob ``name`` without tagging it;
+        :return: the URLs of its replicas."""
+        return self._push((source, self.safe_name(name)), replicas=replicas,
+                          forceon=list(forceon), retries=retries)
+
     def save(self, jobname: str, paths: Iterable[str], retries: int = 600) -> str:
+        """Push ``paths`` as the saved results of ``jobname`` into its results tag
+        (:meth:`job_tag`, the tag the master writes for ``save_results`` jobs)."""
         tag = self.job_tag(jobname)
         blobs = [(p, self.job_blob(jobname, p)) for p in paths]
         self.push(tag, blobs, retries=retries, delayed=True, update=True)

@@ -15,14 +15,14 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import Any
-
 from io import BytesIO
+from typing import Any
 
 from disco import dPickle
 from disco.ddfs import DDFS
 from disco.error import DiscoError
 from disco.protocol import jobpack as jobpack_codec
+from disco.settings import DiscoSettings
 from disco.urls import hexhash
 
 _UNSAFE = re.compile(r'[^A-Za-z0-9_\-@:.]')
@@ -123,12 +123,39 @@ class Task(object):
         return '{0}://{1}/disco/{2}/{3}/{4}'.format(scheme, self.host, self.jobpath,
                                                    self.taskpath, name)
 
+    def environ(self) -> dict:
+        """The cluster settings this task runs with, as environment strings.
+
+        The node gives a worker an environment without Disco's settings (as Disco); the
+        worker puts these back (unless the job's own jobenvs set them) so that
+        ``DiscoSettings()`` in job code -- :mod:`disco.ddfs`, ``util.load_oob`` -- talks
+        to this cluster's master and ports."""
+        values = {'DISCO_MASTER': self.master, 'DISCO_PORT': self.disco_port,
+                  'DDFS_PUT_PORT': self.put_port, 'DISCO_DATA': self.disco_data,
+                  'DDFS_DATA': self.ddfs_data}
+        return {key: str(value) for key, value in values.items() if value}
+
+    def export_settings(self, environ: Any = None) -> None:
+        """Add :meth:`environ` to ``environ`` (default ``os.environ``), keeping set values."""
+        target = os.environ if environ is None else environ
+        for key, value in self.environ().items():
+            target.setdefault(key, value)
+
+    @property
+    def ddfs(self) -> DDFS:
+        """A DDFS client for this task's master and ports."""
+        settings = DiscoSettings(**self.environ())
+        return DDFS(self.master, settings=settings)
+
     def get(self, key: str) -> bytes:
-        """:return: the out-of-band value stored under ``key`` by this job."""
-        blobs = DDFS(self.master).pull(DDFS.job_oob(self.jobname),
-                                       blobfilter=lambda name: name == key)
+        """:return: the out-of-band value stored under ``key`` by this job (the newest).
+
+        Values put by tasks still running may not be visible yet (tag updates are
+        delayed); read OOB values of an earlier stage or of a finished job."""
+        blobs = self.ddfs.pull(DDFS.job_oob(self.jobname), blobfilter=lambda name: name == key)
         for blob in blobs:
-            return blob.read()
+            with blob:
+                return blob.read()
         raise DiscoError("Unknown key or jobname")
 
     def put(self, key: str, value: bytes) -> None:
@@ -137,8 +164,7 @@ class Task(object):
             raise DiscoError("OOB key contains invalid characters ({0})".format(key))
         if isinstance(value, str):
             value = value.encode('utf-8')
-        DDFS(self.master).push(DDFS.job_oob(self.jobname), [(BytesIO(value), key)],
-                               delayed=True)
+        self.ddfs.push(DDFS.job_oob(self.jobname), [(BytesIO(value), key)], delayed=True)
 
 
 def _split_group(group: Any) -> tuple:

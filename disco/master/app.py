@@ -86,6 +86,7 @@ async def _lifecycle(app: web.Application):
     app["node_processes"] = (NodeProcesses(master.settings, master.cluster, master.master_url)
                              if app["start_nodes"] else None)
     _apply_config(app)
+    master.start_resumed()
     timers = asyncio.create_task(_timer_loop(master), name="master-timers")
     app.on_shutdown.append(_stop_nodes)
     yield

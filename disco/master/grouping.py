@@ -163,7 +163,8 @@ def input_record(input_id: int, ref: OutputRef, grouping: str, group: Group) -> 
     label = group[0]
     if label not in {lab for lab, _size in out.labels}:
         return None
-    return [input_id, "ok", label, [[0, f"{out.url}#{label}"]]]
+    # the label travels in the record (as in Disco): the URL stays the plain index URL
+    return [input_id, "ok", label, [[0, out.url]]]
 
 
 def output_urls(output: Output) -> list[str]:
@@ -182,3 +183,34 @@ def locality(refs: Iterable[OutputRef], limit: int = 3) -> list[str]:
         for host in out.hosts():
             sizes[host] = sizes.get(host, 0) + max(size, 1)
     return sorted(sizes, key=lambda h: (-sizes[h], h))[:limit]
+
+
+# ---- persistence (the master's store keeps plans and task inputs/outputs as JSON) ---------
+
+def output_to_json(output: Output) -> list:
+    """``["dir", host, url, [[label, size], ...]]`` or ``["data", label, size, [[url, host]]]``."""
+    if isinstance(output, DirOutput):
+        return ["dir", output.host, output.url, [list(pair) for pair in output.labels]]
+    return ["data", output.label, output.size, [list(pair) for pair in output.replicas]]
+
+
+def output_from_json(value: list) -> Output:
+    """Inverse of `output_to_json`; raises ValueError on a malformed value."""
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"not a stored output: {value!r}")
+    if value[0] == "dir":
+        _kind, host, url, labels = value
+        return DirOutput(host, url, tuple((int(lab), int(size)) for lab, size in labels))
+    if value[0] == "data":
+        _kind, label, size, replicas = value
+        return DataOutput(label, int(size), tuple((url, host) for url, host in replicas))
+    raise ValueError(f"unknown stored output kind {value[0]!r}")
+
+
+def ref_to_json(ref: OutputRef) -> list:
+    return [ref.producer, ref.index, output_to_json(ref.output)]
+
+
+def ref_from_json(value: list) -> OutputRef:
+    producer, index, output = value
+    return OutputRef(producer, int(index), output_from_json(output))

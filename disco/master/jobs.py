@@ -20,13 +20,15 @@ Task states: ``waiting`` (backing off after a failure), ``queued`` (with the sch
 """
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import random
 from dataclasses import dataclass, field
 
 from disco.master import actions as A
 from disco.master.grouping import (DirOutput, OutputRef, group_outputs, input_record,
-                                   locality, output_from_result, output_urls)
+                                   locality, output_from_json, output_from_result,
+                                   output_to_json, output_urls, ref_from_json, ref_to_json)
 from disco.protocol import cluster
 
 LOST_NODE_MESSAGE = "Connection lost to the node (network busy?)"
@@ -112,6 +114,7 @@ class JobCoordinator:
         self.dirty: set[int] = set()        # tasks changed since the store last saved them
         self._timers: list[tuple[float, int, int]] = []
         self._running: set[int] = set()
+        self._next_id = 0
 
     # ---- entry points ------------------------------------------------------------------
 
@@ -234,6 +237,110 @@ class JobCoordinator:
         self.status = "dead"
         return acts + [A.JobFinished("dead", reason=reason)]
 
+    # ---- persistence and resuming after a master restart --------------------------------
+
+    def plan(self) -> dict:
+        """What the store keeps (once, at submission) to rebuild this coordinator."""
+        return {"pipeline": [[s.name, s.grouping, s.concurrent] for s in self.stages],
+                "inputs": [output_to_json(ref.output) for ref in self.inputs],
+                "options": dataclasses.asdict(self.options)}
+
+    @staticmethod
+    def task_state(task: Task) -> dict:
+        """The part of a task the store keeps beyond its timeline row (JSON)."""
+        return {"group": list(task.group), "inputs": [ref_to_json(r) for r in task.inputs],
+                "inputs_done": task.inputs_done,
+                "outputs": [output_to_json(out) for out in task.outputs],
+                "failed_hosts": sorted(task.failed_hosts)}
+
+    @classmethod
+    def restore(cls, name: str, plan: dict, rows: list[dict], start_time: float,
+                retry: RetryPolicy | None = None, rng: random.Random | None = None,
+                hosts: set[str] | None = None) -> "JobCoordinator":
+        """Rebuild a coordinator from its stored plan and task rows (see `resume`).
+
+        Raises ValueError (or KeyError/TypeError) when the stored state is incomplete.
+        """
+        coordinator = cls(name, [tuple(p) for p in plan["pipeline"]],
+                          [output_from_json(o) for o in plan["inputs"]],
+                          JobOptions(**plan["options"]), retry, rng, hosts)
+        coordinator.start_time = start_time
+        for row in sorted(rows, key=lambda r: r["task"]):
+            coordinator._restore_task(row)
+        coordinator.dirty.clear()
+        return coordinator
+
+    def _restore_task(self, row: dict) -> None:
+        state = row.get("state")
+        if not isinstance(state, dict):
+            raise ValueError(f"task {row.get('task')} of {self.name} has no stored state")
+        task = Task(int(row["task"]), row["stage"], tuple(state["group"]),
+                    [ref_from_json(r) for r in state["inputs"]], bool(state["inputs_done"]),
+                    status=row["status"], attempt=int(row["attempts"] or 0), host=row["host"],
+                    failures=int(row["failures"] or 0),
+                    failed_hosts=set(state.get("failed_hosts") or ()),
+                    outputs=[output_from_json(o) for o in state["outputs"]],
+                    start=row["start"], end=row["end"])
+        self.tasks[task.id] = task
+        self._next_id = max(self._next_id, task.id + 1)
+        if task.status != "dropped":
+            stage = self._stage(task.stage)
+            stage.tasks.append(task.id)
+            stage.group_map[task.group] = task.id
+            stage.failures += task.failures
+            if stage.start is None or (task.start is not None and task.start < stage.start):
+                stage.start = task.start
+
+    def resume(self, now: float) -> list:
+        """Carry on after a master restart: keep done tasks, queue every unfinished one.
+
+        Stages whose tasks are all done count as finished; the first unfinished stage is
+        planned if it has no tasks yet; a concurrent stage fed by an unfinished stage is
+        re-fed from the done tasks upstream. Attempts that were running are abandoned (their
+        nodes killed them when the old master went away; stale reports are ignored).
+        """
+        requeue = [t for t in self.tasks.values() if t.status in ("queued", "waiting", "running")]
+        for task in requeue:
+            task.status, task.retry_at = "queued", None
+            self.dirty.add(task.id)
+        done = sum(t.status == "done" for t in self.tasks.values())
+        acts: list = [A.Event("master", f"WARNING: Job resumed after a master restart: {done} "
+                                        f"done task(s) kept, {len(requeue)} to run again")]
+        acts += self._resume_stages(now)
+        acts += [self._enqueue(t) for t in requeue if t.status == "queued"]
+        return acts
+
+    def _resume_stages(self, now: float) -> list:
+        for stage in self.stages:
+            if stage.finished:
+                continue
+            previous = self.stages[stage.index - 1] if stage.index else None
+            if stage.concurrent and previous is not None:
+                return self._refeed(previous, stage, now)
+            if not stage.tasks:
+                refs = self.inputs if previous is None else self._stage_refs(previous)
+                return self._plan(stage, refs, now)
+            if any(self.tasks[t].status != "done" for t in stage.tasks):
+                following = self._following(stage)
+                if following is not None and following.concurrent:
+                    return self._refeed(stage, following, now)
+                return []
+            acts = [self._mark_finished(stage)]
+            if stage.index == len(self.stages) - 1:
+                return acts + self._finish(now)
+            return acts + self._resume_stages(now)
+        return self._finish(now) if all(s.finished for s in self.stages) else []
+
+    def _refeed(self, stage: Stage, following: Stage, now: float) -> list:
+        """Rebuild a concurrent stage's tasks from the done tasks of the stage feeding it."""
+        acts = self._reset_stage(following, now)
+        for task_id in list(stage.tasks):
+            if self.tasks[task_id].status == "done":
+                acts += self._feed_concurrent(stage, self.tasks[task_id], now)
+        if all(self.tasks[t].status == "done" for t in stage.tasks):
+            acts += self._stage_finished(stage, now)
+        return acts
+
     # ---- stage planning ----------------------------------------------------------------
 
     def _plan(self, stage: Stage, refs: list[OutputRef], now: float) -> list:
@@ -248,7 +355,8 @@ class JobCoordinator:
         return acts
 
     def _new_task(self, stage: Stage, group: tuple, refs: list, inputs_done: bool):
-        task = Task(len(self.tasks), stage.name, group, list(refs), inputs_done)
+        task = Task(self._next_id, stage.name, group, list(refs), inputs_done)
+        self._next_id += 1
         self.tasks[task.id] = task
         stage.tasks.append(task.id)
         stage.group_map[group] = task.id
@@ -270,6 +378,7 @@ class JobCoordinator:
                 continue
             consumer = self.tasks[consumer_id]
             consumer.inputs.extend(group_refs)
+            self.dirty.add(consumer.id)
             acts += self._send_new_inputs(consumer)
         return acts
 
@@ -287,13 +396,16 @@ class JobCoordinator:
             return []
         return self._stage_finished(stage, now)
 
-    def _stage_finished(self, stage: Stage, now: float) -> list:
+    def _mark_finished(self, stage: Stage) -> A.StageDone:
         stage.finished = True
         results = [output_urls(out) for t in stage.tasks for out in self.tasks[t].outputs]
         self.stage_results[stage.name] = results
+        return A.StageDone(stage.name, results)
+
+    def _stage_finished(self, stage: Stage, now: float) -> list:
+        done = self._mark_finished(stage)
         since = format_duration(now - (stage.start if stage.start is not None else now))
-        acts: list = [A.Event("master", f"Stage {stage.name} finished in {since}"),
-                      A.StageDone(stage.name, results)]
+        acts: list = [A.Event("master", f"Stage {stage.name} finished in {since}"), done]
         following = self._following(stage)
         if following is None:
             return acts + self._finish(now)
@@ -302,6 +414,7 @@ class JobCoordinator:
         for task_id in following.tasks:
             consumer = self.tasks[task_id]
             consumer.inputs_done = True
+            self.dirty.add(consumer.id)
             if consumer.status == "running":
                 acts.append(A.SendInputs(consumer.host, consumer.id, consumer.attempt, [], True))
         return acts + self._maybe_finish_stage(following, now)

@@ -8,6 +8,7 @@ writes. All state is owned by the event loop (no locks).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import random
@@ -65,23 +66,81 @@ class Master:
         self._schedule_pending = False
         self._background: set[asyncio.Task] = set()
         self._task_rows: list[tuple] = []
+        self._resumed: set[str] = set()
+        self._pending_resume: list[JobEntry] = []
+        self._resume_deadline: float | None = None
 
     # ---- start-up --------------------------------------------------------------------------
 
     async def load(self) -> None:
-        """Reload past jobs; jobs active at a crash are marked dead with an event."""
+        """Reload past jobs and resume the ones that were active when the master stopped.
+
+        A job whose stored state cannot rebuild its coordinator (a database from before
+        resumable jobs, or damaged rows) is marked dead with an event instead.
+        """
         stored = await self.store.load_settings()
         for key in self.runtime:
             if key in stored:
                 self.runtime[key] = int(stored[key])
         for record in await self.store.load_jobs():
             entry = JobEntry(record["name"], record)
+            self.jobs[entry.name] = entry
+            if record["status"] == "active" and await self._resume(entry):
+                continue
             if record["status"] == "active":
                 record.update(status="dead", reason=RESTART_REASON, end=time.time())
                 self.events.add(entry.name, "master", f"ERROR: Job failed: {RESTART_REASON}")
                 await self.store.save_job(record)
             entry.finished.set()
-            self.jobs[entry.name] = entry
+        if self._resumed:
+            self._resume_deadline = time.time() + self.settings.get_float("DISCO_NODE_TIMEOUT")
+
+    async def _resume(self, entry: JobEntry) -> bool:
+        """Rebuild an active job's coordinator from the store and queue its unfinished tasks."""
+        plan = entry.record.get("plan")
+        if not isinstance(plan, dict):
+            log.warning("job %s: no stored plan; it cannot be resumed", entry.name)
+            return False
+        rows = await self.store.load_tasks(entry.name)
+        try:
+            coordinator = JobCoordinator.restore(
+                entry.name, plan, rows, entry.record["start"], self._retry_policy(),
+                random.Random(self.rng.random()), self.cluster.connected_hosts())
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            log.warning("job %s: stored state is incomplete (%s); it cannot be resumed",
+                        entry.name, exc)
+            return False
+        entry.coordinator = coordinator
+        entry.save_results = bool(plan.get("save_results"))
+        options = plan["options"]
+        self.scheduler.add_job(entry.name, options["max_cores"], options["force_local"],
+                               options["force_remote"])
+        self._resumed.add(entry.name)
+        log.info("job %s: resumed with %d stored tasks", entry.name, len(rows))
+        self._pending_resume.append(entry)
+        return True
+
+    def start_resumed(self) -> None:
+        """Carry out the resumed jobs' first actions (once the event loop serves requests)."""
+        now = time.time()
+        pending, self._pending_resume = self._pending_resume, []
+        for entry in pending:
+            self.apply(entry, entry.coordinator.resume(now))
+
+    def _resume_grace_over(self, now: float) -> None:
+        """Hosts that did not come back after a restart count as lost for resumed jobs."""
+        self._resume_deadline = None
+        connected = self.cluster.connected_hosts()
+        for name in sorted(self._resumed):
+            entry = self.jobs.get(name)
+            if entry is None or entry.coordinator is None or entry.status != "active":
+                continue
+            held = {host for task in entry.coordinator.tasks.values() if task.status == "done"
+                    for out in task.outputs for host in out.hosts()}
+            for host in sorted(held - connected):
+                log.warning("job %s: host %s did not reconnect after the restart", name, host)
+                self.apply(entry, entry.coordinator.node_lost(host, now))
+        self._resumed.clear()
 
     # ---- job submission ----------------------------------------------------------------------
 
@@ -99,13 +158,14 @@ class Master:
                   "worker": jobdict["worker"], "status": "active", "start": now, "end": None,
                   "pipeline": [[s.name, 0, 0, 0, 0, 0] for s in stages],
                   "inputs": [u for i in jobpack.job_inputs(parts.version, jobdict) for u in i.urls],
-                  "results": [], "stage_results": {}, "reason": ""}
+                  "results": [], "stage_results": {}, "reason": "", "plan": None}
         coordinator = JobCoordinator(
             name, [(s.name, s.grouping, s.concurrent) for s in stages], inputs,
             JobOptions(jobdict["worker"], f"{self.master_url}/disco/ctrl/parameters?name={name}",
                        **options),
             self._retry_policy(), random.Random(self.rng.random()), self.cluster.connected_hosts())
         entry = JobEntry(name, record, coordinator, bool(jobdict.get("save_results", False)))
+        record["plan"] = {**coordinator.plan(), "save_results": entry.save_results}
         self.jobs[name] = entry
         self.scheduler.add_job(name, **options)
         await self.store.save_job(record)
@@ -252,7 +312,8 @@ class Master:
         for task_id in sorted(coordinator.dirty):
             t = coordinator.tasks[task_id]
             rows.append((entry.name, t.id, t.stage, f"{t.group[0]},{t.group[1] or ''}", t.host,
-                         t.start, t.end, t.status, t.attempt, t.failures))
+                         t.start, t.end, t.status, t.attempt, t.failures,
+                         json.dumps(JobCoordinator.task_state(t), separators=(",", ":"))))
             if t.status == "done" and t.end is not None and t.start is not None:
                 self.metrics["task_seconds"] += t.end - t.start
         coordinator.dirty.clear()
@@ -307,6 +368,8 @@ class Master:
             entry.coordinator.may_start(task)
 
     def tick(self, now: float) -> None:
+        if self._resume_deadline is not None and now >= self._resume_deadline:
+            self._resume_grace_over(now)
         for entry in self.live_jobs():
             acts = entry.coordinator.tick(now)
             if acts:

@@ -7,7 +7,9 @@ docs/architecture.md "Mount points"): ``cluster.nodes()`` lists `Node` records a
 `NodeProcesses` starts ``python -m disco node --host H --master URL`` for every configured
 host: as a child process when H is an address of this machine, else over ``ssh``. A node
 process that exits is restarted after ``DISCO_NODE_RESTART_DELAY`` seconds; removed hosts and
-master shutdown stop them (SIGTERM, then SIGKILL).
+master shutdown stop them (SIGTERM, then SIGKILL). A local node process that outlived a
+previous master (it keeps running and reconnects when the master is killed) is adopted, found
+by its ``DISCO_PID_DIR/node-<host>.pid`` file, instead of starting a second one.
 """
 from __future__ import annotations
 
@@ -27,6 +29,33 @@ log = logging.getLogger(__name__)
 
 #: seconds between SIGTERM and SIGKILL when stopping a node process
 STOP_GRACE = 5.0
+#: seconds between liveness checks of an adopted node process (not our child)
+ADOPTED_POLL = 0.5
+
+
+def pid_alive(pid: int) -> bool:
+    """True if `pid` runs and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def node_process_of(pid: int, host: str) -> bool:
+    """True if `pid` is a live ``disco node --host <host>`` process."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().decode("utf-8", "replace").split("\0")
+    except OSError:
+        return False
+    return "node" in argv and host in argv and "--host" in argv and pid_alive(pid)
 
 
 @functools.lru_cache(maxsize=256)
@@ -154,8 +183,21 @@ class NodeProcesses:
         self.master_url = master_url
         self.restart_delay = settings.get_float("DISCO_NODE_RESTART_DELAY")
         self.log_dir = settings.get_path("DISCO_LOG_DIR")
+        self.pid_dir = settings.get_path("DISCO_PID_DIR")
         self._watchers: dict[str, asyncio.Task] = {}
         self._procs: dict[str, asyncio.subprocess.Process] = {}
+        self._adopted: dict[str, int] = {}
+
+    def running_pid(self, host: str) -> int | None:
+        """The pid of a local node process for `host` left by an earlier master, if any."""
+        if not is_local(host):
+            return None
+        try:
+            with open(os.path.join(self.pid_dir, f"node-{host}.pid"), encoding="ascii") as f:
+                pid = int(f.readline().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if pid != os.getpid() and node_process_of(pid, host) else None
 
     def command(self, host: str) -> list[str]:
         command = [sys.executable, "-m", "disco", "node", "--host", host,
@@ -193,6 +235,9 @@ class NodeProcesses:
             raise
 
     async def _run_once(self, host: str) -> int | None:
+        pid = self.running_pid(host)
+        if pid is not None:
+            return await self._watch_adopted(host, pid)
         os.makedirs(self.log_dir, exist_ok=True)
         out_path = os.path.join(self.log_dir, f"node-{host}.out")
         with open(out_path, "ab") as out:
@@ -210,7 +255,30 @@ class NodeProcesses:
         self._procs.pop(host, None)
         return code
 
+    async def _watch_adopted(self, host: str, pid: int) -> None:
+        """Watch a node process we did not start until it exits."""
+        log.info("adopted the running node process for %s (pid %s)", host, pid)
+        self._adopted[host] = pid
+        while node_process_of(pid, host):
+            await asyncio.sleep(ADOPTED_POLL)  # cancelled: stays registered for _stop()
+        self._adopted.pop(host, None)
+        return None
+
+    async def _stop_adopted(self, host: str) -> None:
+        pid = self._adopted.pop(host, None)
+        if pid is None or not node_process_of(pid, host):
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = asyncio.get_running_loop().time() + STOP_GRACE
+        while node_process_of(pid, host) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        if node_process_of(pid, host):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
     async def _stop(self, host: str) -> None:
+        await self._stop_adopted(host)
         proc = self._procs.pop(host, None)
         if proc is None or proc.returncode is not None:
             return

@@ -6,8 +6,14 @@ keeps live state in memory and writes through this store; after a restart it rel
 records (``joblist``, ``jobinfo``, results and task timelines of past jobs survive).
 
 Tables: ``jobs(name, prefix, owner, worker, status, start, end, pipeline, inputs, results,
-stage_results, reason)``, ``tasks(job, task, stage, grp, host, start, end, status, attempts,
-failures)``, ``settings(key, value)``. JSON columns hold lists.
+stage_results, reason, plan)``, ``tasks(job, task, stage, grp, host, start, end, status,
+attempts, failures, state)``, ``settings(key, value)``. JSON columns hold lists/objects.
+
+Resuming after a restart: ``jobs.plan`` (written once at submission) holds what is needed to
+rebuild a job's coordinator (stages, annotated job inputs, scheduler options) and
+``tasks.state`` each task's group, inputs, outputs and failed hosts
+(`disco.master.jobs.JobCoordinator.task_state`). Databases written before these columns existed
+are migrated by adding them (their active jobs cannot be resumed and are marked dead).
 """
 from __future__ import annotations
 
@@ -24,18 +30,20 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     name TEXT PRIMARY KEY, prefix TEXT, owner TEXT, worker TEXT, status TEXT,
     start REAL, end REAL, pipeline TEXT, inputs TEXT, results TEXT, stage_results TEXT,
-    reason TEXT);
+    reason TEXT, plan TEXT);
 CREATE TABLE IF NOT EXISTS tasks (
     job TEXT, task INTEGER, stage TEXT, grp TEXT, host TEXT, start REAL, end REAL,
-    status TEXT, attempts INTEGER, failures INTEGER, PRIMARY KEY (job, task));
+    status TEXT, attempts INTEGER, failures INTEGER, state TEXT, PRIMARY KEY (job, task));
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT);
 """
 
 JOB_COLUMNS = ("name", "prefix", "owner", "worker", "status", "start", "end", "pipeline",
-               "inputs", "results", "stage_results", "reason")
-JSON_COLUMNS = ("pipeline", "inputs", "results", "stage_results")
+               "inputs", "results", "stage_results", "reason", "plan")
+JSON_COLUMNS = ("pipeline", "inputs", "results", "stage_results", "plan")
 TASK_COLUMNS = ("job", "task", "stage", "grp", "host", "start", "end", "status", "attempts",
-                "failures")
+                "failures", "state")
+#: columns added after the first schema: (table, column, type)
+ADDED_COLUMNS = (("jobs", "plan", "TEXT"), ("tasks", "state", "TEXT"))
 
 
 class Store:
@@ -53,7 +61,16 @@ class Store:
         self._db = sqlite3.connect(self.path, check_same_thread=False)
         self._db.executescript(SCHEMA)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._migrate()
         self._db.commit()
+
+    def _migrate(self) -> None:
+        """Add the columns an older database lacks."""
+        for table, column, kind in ADDED_COLUMNS:
+            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                log.info("store: adding column %s.%s", table, column)
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     async def close(self) -> None:
         await self._run(self._close)
@@ -120,7 +137,12 @@ class Store:
     def _load_tasks(self, job: str) -> list[dict]:
         rows = self._db.execute(f"SELECT {','.join(TASK_COLUMNS)} FROM tasks WHERE job = ? "
                                 f"ORDER BY task", (job,))
-        return [dict(zip(TASK_COLUMNS, row)) for row in rows]
+        tasks = []
+        for row in rows:
+            task = dict(zip(TASK_COLUMNS, row))
+            task["state"] = json.loads(task["state"]) if task["state"] else None
+            tasks.append(task)
+        return tasks
 
     # ---- settings ------------------------------------------------------------------------
 

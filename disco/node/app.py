@@ -24,6 +24,7 @@ from disco.node.forkserver import ForkLauncher
 from disco.node.jobhome import JobHomes
 from disco.node.link import MasterLink
 from disco.node.protocol import TaskInfo
+from disco.node.save import ddfs_client, save_outputs
 from disco.node.supervisor import (ExecLauncher, Launcher, SupervisorConfig, TaskRunner,
                                    worker_base_env)
 from disco.protocol import cluster
@@ -53,6 +54,7 @@ class Node:
         self._runs: set[asyncio.Task] = set()
         self._web_runners: list[web.AppRunner] = []
         self._link_task: asyncio.Task | None = None
+        self._ddfs = None  # DDFS client for save_results uploads, made on first use
         heartbeat = settings.get_float("DISCO_NODE_HEARTBEAT")
         self.link = MasterLink(master_url, host, heartbeat=heartbeat,
                                timeout=settings.get_float("DISCO_NODE_TIMEOUT"),
@@ -163,7 +165,7 @@ class Node:
             log.warning("task %s is already running here", key)
             return
         runner = TaskRunner(message, self.task_info(message), self.jobhomes, self.launcher,
-                            self.base_env, self.config, self.link.send)
+                            self.base_env, self.config, self.link.send, save=self.save_outputs)
         self.runners[key] = runner
         run = asyncio.create_task(self._run(runner))
         self._runs.add(run)
@@ -179,6 +181,13 @@ class Node:
                                                f"Internal node error on {self.host}"))
         finally:
             self.runners.pop(runner.key, None)
+
+    def save_outputs(self, job: str, task: int, attempt: int, jobhome: str,
+                     outputs: list) -> list:
+        """Upload a last-stage task's outputs to DDFS (`save_results`; runs in a thread)."""
+        if self._ddfs is None:
+            self._ddfs = ddfs_client(self.master_url, self.settings)
+        return save_outputs(self._ddfs, job, task, attempt, jobhome, outputs)
 
     def task_info(self, message: dict) -> TaskInfo:
         job = message["job"]

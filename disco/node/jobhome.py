@@ -47,11 +47,19 @@ def job_home_path(disco_data: str, host: str, job: str) -> str:
 
 @dataclass(frozen=True)
 class JobHome:
-    """An extracted job home: its path, job pack path and the job's environment additions."""
+    """An extracted job home: its path, job pack path, the job's environment additions and
+    what the node needs of its jobdict (``save_results`` and the name of the last stage:
+    the outputs of that stage's tasks are uploaded to DDFS when results are saved)."""
 
     path: str
     jobfile: str
     jobenvs: dict[str, str]
+    save_results: bool = False
+    last_stage: str | None = None
+
+    def saves(self, stage: str) -> bool:
+        """True when outputs of `stage` are the job's results and must go to DDFS."""
+        return self.save_results and stage == self.last_stage
 
 
 class JobHomes:
@@ -96,13 +104,13 @@ class JobHomes:
         staging = tempfile.mkdtemp(prefix=f".{job}.partial-", dir=parent)
         try:
             await self._fetch(jobpack_url, os.path.join(staging, JOBFILE))
-            jobenvs = await asyncio.to_thread(_extract, staging, worker)
+            info = await asyncio.to_thread(_extract, staging, worker)
             await asyncio.to_thread(_move_into_place, staging, path)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         log.info("job %s: job home ready at %s", job, path)
-        return JobHome(path, os.path.join(path, JOBFILE), jobenvs)
+        return _job_home(path, info)
 
     async def _fetch(self, url: str, target: str) -> None:
         """Stream the job pack at `url` into `target`."""
@@ -128,20 +136,48 @@ class JobHomes:
             await self._http.close()
 
 
-def _read_jobpack(jobfile: str) -> tuple[dict[str, str], bytes]:
-    """(jobenvs, jobhome zip bytes) of the job pack file, without reading its jobdata."""
+@dataclass(frozen=True)
+class _PackInfo:
+    """What the node reads from a job pack file (never its jobdata)."""
+
+    jobenvs: dict[str, str]
+    save_results: bool
+    last_stage: str | None
+
+
+def _read_jobpack(jobfile: str) -> tuple[_PackInfo, bytes]:
+    """(pack info, jobhome zip bytes) of the job pack file, without reading its jobdata."""
     with open(jobfile, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        _version, (_dict_at, envs_at, home_at, data_at) = jobpack.read_header(data)
+        version, (dict_at, envs_at, home_at, data_at) = jobpack.read_header(data)
         try:
+            jobdict = json.loads(data[dict_at:envs_at])
             jobenvs = json.loads(data[envs_at:home_at])
         except ValueError as exc:
-            raise JobPackError(f"invalid jobenvs: {exc}") from None
-        return jobenvs, data[home_at:data_at]
+            raise JobPackError(f"invalid jobdict or jobenvs: {exc}") from None
+        info = _PackInfo({str(k): str(v) for k, v in jobenvs.items()},
+                         bool(jobdict.get("save_results", False)),
+                         _last_stage(version, jobdict))
+        return info, data[home_at:data_at]
 
 
-def _extract(staging: str, worker: str) -> dict[str, str]:
+def _last_stage(version: int, jobdict: dict) -> str | None:
+    """The name of the job's last pipeline stage (None for an empty pipeline)."""
+    try:
+        stages = jobpack.compile_pipeline(version, jobdict)
+    except JobPackError as exc:  # the master validated it; a hand-made pack may lack fields
+        log.warning("job pack pipeline unreadable (%s); results will not be saved", exc)
+        return None
+    return stages[-1].name if stages else None
+
+
+def _job_home(path: str, info: _PackInfo) -> JobHome:
+    return JobHome(path, os.path.join(path, JOBFILE), info.jobenvs, info.save_results,
+                   info.last_stage)
+
+
+def _extract(staging: str, worker: str) -> _PackInfo:
     """Extract the job home zip into `staging`, chmod the worker, write the marker."""
-    jobenvs, zipped = _read_jobpack(os.path.join(staging, JOBFILE))
+    info, zipped = _read_jobpack(os.path.join(staging, JOBFILE))
     if zipped:
         with zipfile.ZipFile(io.BytesIO(zipped)) as archive:
             archive.extractall(staging)  # zipfile drops absolute paths and '..' components
@@ -150,7 +186,7 @@ def _extract(staging: str, worker: str) -> dict[str, str]:
         os.chmod(worker_path, 0o755)
     with open(os.path.join(staging, MARKER), "w", encoding="utf-8"):
         pass
-    return {str(k): str(v) for k, v in jobenvs.items()}
+    return info
 
 
 def _move_into_place(staging: str, path: str) -> None:
@@ -164,6 +200,5 @@ def _move_into_place(staging: str, path: str) -> None:
 
 
 def _load_existing(path: str) -> JobHome:
-    jobfile = os.path.join(path, JOBFILE)
-    jobenvs, _zipped = _read_jobpack(jobfile)
-    return JobHome(path, jobfile, {str(k): str(v) for k, v in jobenvs.items()})
+    info, _zipped = _read_jobpack(os.path.join(path, JOBFILE))
+    return _job_home(path, info)

@@ -24,8 +24,9 @@ from typing import Any, Callable, Protocol
 from disco.protocol import cluster, framing
 from disco.node.jobhome import JobHome, JobHomes
 from disco.node.outputs import write_results
-from disco.node.protocol import (KIND_DONE, KIND_ERROR, Defer, MessageThrottle,
+from disco.node.protocol import (KIND_DONE, KIND_ERROR, Defer, MessageThrottle, Output,
                                  Reply, Stop, TaskInfo, TaskSession, is_message_name)
+from disco.node.save import SaveError
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ _READ_SIZE = 1 << 16
 KIND_KILLED = "killed"
 
 Send = Callable[[dict], None]
+#: uploads a last-stage task's outputs to DDFS: (job, task, attempt, jobhome, outputs) -> outputs
+Save = Callable[[str, int, int, str, list[Output]], list[Output]]
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,8 @@ class TaskRunner:
     """One task attempt on this node; `run()` returns when the worker is gone and reported."""
 
     def __init__(self, run_task: dict, info: TaskInfo, jobhomes: JobHomes, launcher: Launcher,
-                 base_env: dict[str, str], config: SupervisorConfig, send: Send) -> None:
+                 base_env: dict[str, str], config: SupervisorConfig, send: Send,
+                 save: Save | None = None) -> None:
         self.spec = run_task
         self.key = (run_task["job"], run_task["task"], run_task["attempt"])
         self.info = info
@@ -134,6 +138,7 @@ class TaskRunner:
         self._jobhomes, self._launcher, self._base_env = jobhomes, launcher, base_env
         self.config = config
         self._send = send
+        self._save = save
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._decoder = framing.Decoder()
         self._process: WorkerProcess | None = None
@@ -169,7 +174,7 @@ class TaskRunner:
             return
         outcome = await self._run_worker(home)
         if outcome.kind == KIND_DONE:
-            outcome = self._finish(home)
+            outcome = await self._finish(home)
         self._report(outcome)
 
     async def _run_worker(self, home: JobHome) -> Stop:
@@ -349,12 +354,20 @@ class TaskRunner:
 
     # ---- reporting ----------------------------------------------------------------------
 
-    def _finish(self, home: JobHome) -> Stop:
-        """DONE: write the index file, report the DONE event."""
-        job, task, _attempt = self.key
+    async def _finish(self, home: JobHome) -> Stop:
+        """DONE: save the outputs to DDFS if they are saved results, write the index file,
+        report the DONE event."""
+        job, task, attempt = self.key
+        outputs = self.session.outputs
+        if home.saves(self.info.stage) and self._save is not None:
+            try:
+                outputs = await asyncio.to_thread(self._save, job, task, attempt, home.path,
+                                                  outputs)
+            except SaveError as exc:
+                return self._warn(str(exc))
         try:
             self.results = write_results(home.path, self.info.host, job, self.info.stage, task,
-                                         self.session.outputs)
+                                         outputs)
         except OSError as exc:
             return Stop(KIND_ERROR, f"Writing the index file failed: {exc}")
         self._send(cluster.event(job, self.session.done_event()))

@@ -19,7 +19,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -265,12 +264,7 @@ class LocalCluster:
         # table ([["localhost", ncpus]]); the table is saved again over HTTP below.
         with open(self.env["DISCO_MASTER_CONFIG"], "w", encoding="utf-8") as f:
             json.dump({"hosts": self.config_table()}, f)
-        with open(os.path.join(self.log_dir, "master.out"), "ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "disco", "master"], env=self.client_env(),
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                cwd=self.root, start_new_session=True)
-        self.remember(self.process.pid)
+        self._spawn_master()
         try:
             self.wait_for_master(timeout)
             self.save_config(self.config_table())
@@ -280,6 +274,26 @@ class LocalCluster:
             raise
         self.remember_tree()
         return self
+
+    def _spawn_master(self) -> None:
+        with open(os.path.join(self.log_dir, "master.out"), "ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "disco", "master"], env=self.client_env(),
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                cwd=self.root, start_new_session=True)
+        self.remember(self.process.pid)
+
+    def restart_master(self, sig: int = signal.SIGKILL, timeout: float = 30.0) -> None:
+        """Stop the master with `sig` (SIGKILL: a crash) and start it again on the same
+        root and ports; wait until it answers and every node is connected again."""
+        assert self.process is not None, "cluster not started"
+        self.remember_tree()
+        self.process.send_signal(sig)
+        self.process.wait(timeout)
+        self._spawn_master()
+        self.wait_for_master(timeout)
+        self.wait_for_nodes(self.hosts, timeout)
+        self.remember_tree()
 
     def __enter__(self) -> "LocalCluster":
         return self.start()

@@ -329,6 +329,7 @@ class Worker(dict):
         try:
             cls.send('WORKER', {'pid': os.getpid(), 'version': '1.1'})
             task = active_task = cls.get_task()
+            task.export_settings()
             job, jobargs = task.jobobjs
             job.worker.start(task, job, **jobargs)
             flush_writers()

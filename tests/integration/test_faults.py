@@ -327,6 +327,7 @@ def test_master_restart_resumes_active_job(cluster, tmp_path):
     # some map tasks are done, others running, when the master dies
     poll_for(lambda: any(t["status"] == "done" for t in jobtasks(local, job.name)), 30)
     done_before = {t["task"] for t in jobtasks(local, job.name) if t["status"] == "done"}
+    time.sleep(0.5)  # task rows reach the store in batches every 0.1 s
     restart_master(local)
     info = jobinfo(local, job.name)
     assert info["active"] == "active", info

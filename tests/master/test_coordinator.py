@@ -69,7 +69,7 @@ def test_groupings_shapes():
     assert group == (0, None) and len(members) == 3
     assert group_outputs("group_all", [], rng) == []
     assert input_record(3, refs[0], "group_label", (2, None)) == [3, "ok", 2,
-                                                                 [[0, "dir://h1/x#2"]]]
+                                                                 [[0, "dir://h1/x"]]]
     assert input_record(3, refs[0], "group_label", (1, None)) is None
 
 

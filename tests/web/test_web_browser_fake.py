@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ThreadedServer
+from web_helpers import ThreadedServer
 from fake_master import FakeMaster, demo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -124,7 +124,8 @@ def test_config_table_edit_save_and_errors(browser_page, fake):
     page.locator("#config-rows tr").last.locator(".host").fill("127.0.0.5")
     page.locator("#config-rows tr").last.locator(".workers").fill("3")
     page.click("#save-table")
-    page.wait_for_selector("text=table saved!")
+    message = page.wait_for_selector("#messages .message").inner_text()
+    assert "table saved!" in message, message
     assert ["127.0.0.5", "3"] in fake.master.config
     # a duplicate host: the master's 400 is shown
     page.click("#add-row")

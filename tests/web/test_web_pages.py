@@ -1,7 +1,6 @@
 """Page routes, static files, security headers and the JSON the pages read (no real master)."""
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from pathlib import Path
@@ -12,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import disco.web
 from disco.web.metrics import render_metrics
+from web_helpers import run_in_thread
 from fake_master import FakeMaster
 
 STATIC = Path(disco.web.__file__).parent / "static"
@@ -25,7 +25,7 @@ def run(coroutine_function):
         disco.web.setup(app, None, None)
         async with TestClient(TestServer(app)) as client:
             return await coroutine_function(client)
-    return asyncio.run(main())
+    return run_in_thread(main)
 
 
 @pytest.mark.timeout(30)
@@ -94,7 +94,7 @@ def test_fake_master_serves_documented_shapes():
             nodes = await (await client.get("/disco/ctrl/nodeinfo")).json()
             bad = await client.post("/disco/ctrl/save_config_table", data=json.dumps([["a", "x"]]))
             return info, missing.status, nodes, bad.status
-    info, missing, nodes, bad = asyncio.run(main())
+    info, missing, nodes, bad = run_in_thread(main)
     assert set(info) >= {"timestamp", "active", "pipeline", "results", "inputs", "worker", "hosts", "owner"}
     assert missing == 404 and bad == 400
     assert set(nodes) == {"127.0.0.2", "127.0.0.3", "127.0.0.4"}

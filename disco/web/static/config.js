@@ -18,8 +18,8 @@
     try {
       const table = await api.get("/disco/ctrl/load_config_table");
       replaceChildren(document.getElementById("config-rows"), table.map(([h, n]) => configRow(h, n)));
-      showMessage("table", null);
-    } catch (e) { showMessage("table", "Could not load the node table: " + e.message); }
+      showMessage("table-load", null);
+    } catch (e) { showMessage("table-load", "Could not load the node table: " + e.message); }
   }
 
   function readTable() {
