@@ -15,27 +15,20 @@ import io
 import json
 import logging
 import os
-import pickle
 import random
 import re
 import shutil
-import struct
 import tarfile
 import tempfile
 import time
 import urllib.parse
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
-from disco.error import CommError, DataError
+from disco import fileutils
+from disco.error import CommError
 from disco.settings import DiscoSettings
 from disco.urls import urlsplit, urltoken
-
-try:  # core's record codec; the fallback below writes the same format
-    from disco import fileutils
-except ImportError:  # pragma: no cover - only while the core module is missing
-    fileutils = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 unsafe_re = re.compile(r"[^A-Za-z0-9_\-@:]")
@@ -213,7 +206,7 @@ class DDFS:
     def _setting(self, name: str) -> Any:
         try:
             return self.settings[name]
-        except Exception:  # a setting this settings object does not define
+        except KeyError:  # a setting this settings object does not define
             return None
 
     # -- names --------------------------------------------------------------------------------
@@ -557,40 +550,6 @@ class _Spooled:
 
 
 def _chunks(records: Iterable[Any], chunk_size: int, max_record_size: int) -> Iterator[bytes]:
-    if fileutils is not None and hasattr(fileutils, "Chunker"):
-        yield from fileutils.Chunker(chunk_size=chunk_size,
-                                     max_record_size=max_record_size).chunks(records)
-        return
-    yield from _fallback_chunks(records, chunk_size, max_record_size)
-
-
-def _fallback_chunks(records: Iterable[Any], chunk_size: int,
-                     max_record_size: int) -> Iterator[bytes]:
-    """Disco's record format v1 (see DISCO.md §1.14) when disco.fileutils is unavailable."""
-    out, hunk, size = io.BytesIO(), io.BytesIO(), 0
-
-    def flush() -> None:
-        payload = hunk.getvalue()
-        packed = zlib.compress(payload, 2)
-        out.write(struct.pack("<BBIQ", 0x81, 1, zlib.crc32(payload) & 0xffffffff, len(packed)))
-        out.write(packed)
-        hunk.seek(0)
-        hunk.truncate()
-
-    for record in records:
-        data = pickle.dumps(record, protocol=1)
-        if len(data) > max_record_size:
-            raise DataError(f"Record too big to write to chunk ({len(data)} bytes)", "chunk")
-        hunk.write(data)
-        size += len(data)
-        if hunk.tell() > 1 << 20:
-            flush()
-        if out.tell() > chunk_size:
-            flush()
-            flush()
-            yield out.getvalue()
-            out = io.BytesIO()
-    if hunk.tell() or out.tell():
-        flush()
-        flush()
-        yield out.getvalue()
+    """Disco-format streams of ``records``, a new one after ``chunk_size`` bytes."""
+    yield from fileutils.Chunker(chunk_size=chunk_size,
+                                 max_record_size=max_record_size).chunks(records)

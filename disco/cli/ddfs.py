@@ -12,9 +12,11 @@ from typing import Any, Iterator
 
 import click
 
+from disco.core import result_iterator, strip_label
 from disco.ddfs import DDFS, istag
 from disco.error import CommError, DiscoError
 from disco.settings import DiscoSettings
+from disco.worker.classic.func import chain_reader, map_input_stream
 
 
 def _settings(ctx: click.Context) -> DiscoSettings:
@@ -127,14 +129,16 @@ def cat(ctx, urls, jobs, ignore_missing, prefix):
 @click.option("-p", "--prefix", is_flag=True)
 @click.pass_context
 def xcat(ctx, urls, reader, stream, jobs, ignore_missing, prefix):
-    """Decode Disco-format records of blobs and print them tab-separated."""
-    from disco.worker.task_io import disco_input_stream  # noqa: PLC0415 - heavy, only here
-    ddfs = _ddfs(ctx)
-    for reps in _blob_replicas(ctx, urls, ignore_missing, prefix):
-        with ddfs.open_replicas(reps) as remote:
-            for record in disco_input_stream(remote, len(remote), remote.url):
-                parts = record if isinstance(record, tuple) else (record,)
-                click.echo("\t".join(_text(p) for p in parts))
+    """Decode the records of blobs, tags or job results and print them tab-separated
+    (Disco format by default; -R names another reader, -T comma-separated input streams)."""
+    inputs = [[strip_label(url) for url in reps]
+              for reps in _blob_replicas(ctx, urls, ignore_missing, prefix)]
+    streams = [_import(name) for name in stream.split(",")] if stream else [map_input_stream]
+    records = result_iterator(inputs, reader=_import(reader) if reader else chain_reader,
+                              input_stream=streams, ddfs=_settings(ctx)["DISCO_MASTER"])
+    for record in records:
+        parts = record if isinstance(record, tuple) else (record,)
+        click.echo("\t".join(_text(p) for p in parts))
 
 
 def _text(value: Any) -> str:

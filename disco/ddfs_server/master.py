@@ -115,6 +115,8 @@ class DdfsMaster:
             k = int(request.query.get("replicas") or self.config.ddfs_blob_replicas)
         except ValueError:
             return text(403, "Invalid replicas.")
+        if k <= 0:
+            return text(403, "Invalid replicas: ask for at least one.")
         include = [h for h in request.query.get("include", "").split(",") if h]
         exclude = [h for h in request.query.get("exclude", "").split(",") if h]
         nodes = [n for n in self.cluster.nodes() if writable(n)]
@@ -126,8 +128,6 @@ class DdfsMaster:
                                   exclude=exclude, space_aware=self.config.ddfs_space_aware,
                                   absolute_space=self.config.ddfs_absolute_space, rng=self.rng)
         except NotEnoughNodes:
-            return text(403, "Not enough nodes for replicas.")
-        if k <= 0:
             return text(403, "Not enough nodes for replicas.")
         objname = f"{blob_prefix(name)}${format_timestamp(self.tags.new_micros())}"
         by_host = {n.host: n for n in nodes}

@@ -7,6 +7,8 @@ a 400 with a message, unknown jobs a 404, never a 500. Our additions:
   "tasks": [{"task": id, "stage": s, "group": [label, host|null], "host": h|null,
   "start": t|null, "end": t|null, "status": "queued"|"waiting"|"running"|"done"|"dropped",
   "attempts": n, "failures": n}, ...]}`` (times are Unix seconds), for a timeline view;
+* ``jobinfo`` of a dead job has ``"reason"``: which task failed, on which node, and the
+  error (the worker's traceback), or who killed it;
 * ``GET /metrics``: Prometheus text (jobs by status, tasks running/queued, task seconds, failures).
 """
 from __future__ import annotations
@@ -107,7 +109,12 @@ async def jobinfo(request: web.Request) -> web.Response:
                   "results": [u for urls in record["results"] or [] for u in urls],
                   "inputs": record["inputs"] or [], "worker": record["worker"],
                   "hosts": coordinator.running_hosts() if live else [],
-                  "owner": record["owner"]})
+                  "owner": record["owner"], **_failure(record)})
+
+
+def _failure(record: dict) -> dict:
+    """Our addition to jobinfo: why a dead job ended (stage:task, node, the error)."""
+    return {"reason": record.get("reason") or ""} if record["status"] == "dead" else {}
 
 
 @routes.get("/disco/ctrl/parameters")
@@ -168,7 +175,7 @@ async def get_stageresults(request: web.Request) -> web.Response:
 @routes.post("/disco/ctrl/kill_job")
 async def kill_job(request: web.Request) -> web.Response:
     entry = known_job(request, await jobname_body(request))
-    master_of(request).kill(entry.name)
+    await master_of(request).kill_and_wait(entry.name)
     return reply("")
 
 

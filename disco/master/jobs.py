@@ -181,7 +181,7 @@ class JobCoordinator:
             reason = (f"Task {stage.name}:{task.id} failed fatally on {host}: {message}")
             return acts + self.kill(reason, now, "ERROR: Job failed: " + reason)
         acts.append(A.Event(host, f"WARNING: [{stage.name}:{task.id}] {message}"))
-        return acts + self._retry(task, stage, host, now)
+        return acts + self._retry(task, stage, host, now, message)
 
     def input_failed(self, task_id: int, attempt: int, host: str, input_id: int,
                      now: float) -> list:
@@ -429,15 +429,16 @@ class JobCoordinator:
 
     # ---- failures and rewinds ----------------------------------------------------------
 
-    def _retry(self, task: Task, stage: Stage, host: str, now: float) -> list:
+    def _retry(self, task: Task, stage: Stage, host: str, now: float, error: str = "") -> list:
         task.failures += 1
         count, limit = task.failures, self.retry.max_failure_rate
         label = f"{stage.name}:{task.id}"
         if count > limit:
             task.status = "dropped"
             message = f"Task {label} failed {count} times. At most {limit} failures are allowed."
+            reason = f"{message} Last failure on {host}: {error}" if error else message
             return [A.Event("master", f"ERROR: [{label}] {message}")] + self.kill(
-                message, now, f"ERROR: Job failed: {message}")
+                reason, now, f"ERROR: Job failed: {message}")
         sleep = min(count * self.retry.unit, self.retry.maximum)
         sleep += self.rng.uniform(0, self.retry.randomize)
         task.failed_hosts.add(host)

@@ -56,7 +56,8 @@ class Master:
         self.cluster = cluster
         self.store = store
         self.events = events
-        self.scheduler = Scheduler(settings.get_str("DISCO_SCHEDULER") or "fair")
+        self.scheduler = Scheduler(settings.get_str("DISCO_SCHEDULER") or "fair",
+                                   settings.get_float("DISCO_SCHEDULER_ALPHA"))
         seed = settings.get_str("DISCO_SCHEDULER_SEED")
         self.rng = random.Random(seed) if seed else random.Random()
         self.jobs: dict[str, JobEntry] = {}
@@ -284,10 +285,21 @@ class Master:
             entry.record["status"] = "active"  # ready once the results tag is written
             self.background(self._save_results(entry, act.results))
             return
+        # the job shows its final status once the store has it: a master killed right after
+        # a client saw "ready" must not resume (and re-run) the job
+        entry.record["status"] = "active"
         self.events.flush(entry.name)
+        self._persist_tasks(entry)
         self.flush_tasks()
-        self.background(self.store.save_job(dict(entry.record)))
-        entry.finished.set()
+        self.background(self._record_final(entry, act.status))
+
+    async def _record_final(self, entry: JobEntry, status: str) -> None:
+        """Write the finished job's record, then publish its status and wake waiters."""
+        try:
+            await self.store.save_job(dict(entry.record, status=status))
+        finally:
+            entry.record["status"] = status
+            entry.finished.set()
 
     async def _save_results(self, entry: JobEntry, results: list) -> None:
         tag = f"disco:results:{entry.name}"
@@ -370,6 +382,7 @@ class Master:
     def tick(self, now: float) -> None:
         if self._resume_deadline is not None and now >= self._resume_deadline:
             self._resume_grace_over(now)
+        self.scheduler.update_shares(now)
         for entry in self.live_jobs():
             acts = entry.coordinator.tick(now)
             if acts:
@@ -448,13 +461,25 @@ class Master:
 
     def kill(self, name: str) -> None:
         entry = self.jobs[name]
-        if entry.coordinator is not None and entry.status == "active":
+        if entry.coordinator is not None and entry.coordinator.status == "active":
             self.apply(entry, entry.coordinator.kill("killed by user", time.time()))
             self.broadcast(link.kill_job(name))
 
-    async def purge(self, name: str, purge_nodes: bool = True) -> None:
+    async def kill_and_wait(self, name: str, timeout: float = 10.0) -> None:
+        """Kill a job and wait until its final status is stored."""
         self.kill(name)
-        entry = self.jobs.pop(name)
+        entry = self.jobs.get(name)
+        if entry is not None:
+            try:
+                await asyncio.wait_for(entry.finished.wait(), timeout)
+            except asyncio.TimeoutError:
+                log.warning("job %s: final status not stored within %ss", name, timeout)
+
+    async def purge(self, name: str, purge_nodes: bool = True) -> None:
+        await self.kill_and_wait(name)  # its final record is written before it is deleted
+        entry = self.jobs.pop(name, None)
+        if entry is None:
+            return  # purged meanwhile by another request
         entry.finished.set()
         self.scheduler.remove_job(name)
         await asyncio.to_thread(self.events.remove, name)

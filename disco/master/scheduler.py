@@ -4,8 +4,13 @@ Layer 1 (no I/O). The master app feeds it `Enqueue`/`Dequeue`/`Release` actions 
 coordinators and the cluster's hosts (``max_workers`` each), then calls `schedule`, which returns
 ``[(job, task, host)]`` assignments. Policy (``DISCO_SCHEDULER``):
 
-* ``fair`` (default): each free slot goes to the job with the fewest running tasks (an equal
-  share of the cores), ties to the older job;
+* ``fair`` (default): Disco's deficit share. Every job with work (queued or running tasks)
+  is entitled to an equal share ``S = total slots / jobs``; its priority is its current
+  deficit ``S - running`` plus ``alpha`` (``DISCO_SCHEDULER_ALPHA``) times its accumulated
+  deficit (task-seconds below its share, decayed by ``(1 - alpha)`` per second, updated by
+  `update_shares` about once a second; new jobs start at 0). Each free slot goes to the job
+  with the highest priority, ties to the older job. A job long starved of its share thus
+  catches up; with equal histories the slots are split evenly;
 * ``fifo``: the oldest job with a runnable task first.
 
 Per job: ``scheduler.max_cores`` caps its running tasks; ``force_local`` runs a task only on a
@@ -41,6 +46,7 @@ class JobQueue:
     force_local: bool = False
     force_remote: bool = False
     running: int = 0
+    history: float = 0.0                  # accumulated (decayed) deficit, task-seconds
     tasks: dict[int, _Placement] = field(default_factory=dict)      # insertion order = FIFO
     by_host: dict[str, dict[int, None]] = field(default_factory=dict)
 
@@ -86,10 +92,14 @@ class JobQueue:
 class Scheduler:
     """Slots per host, job queues and the fair/fifo policy."""
 
-    def __init__(self, policy: str = "fair") -> None:
+    def __init__(self, policy: str = "fair", alpha: float = 0.001) -> None:
         if policy not in ("fair", "fifo"):
             raise ValueError(f"DISCO_SCHEDULER must be 'fair' or 'fifo', not {policy!r}")
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"DISCO_SCHEDULER_ALPHA must be within [0, 1], not {alpha!r}")
         self.policy = policy
+        self.alpha = alpha
+        self._last_update: float | None = None
         self.jobs: dict[str, JobQueue] = {}
         self.slots: dict[str, int] = {}           # host -> max_workers (usable hosts only)
         self.busy: dict[str, int] = {}            # host -> running tasks
@@ -125,6 +135,31 @@ class Scheduler:
         if queue is not None:
             queue.running = max(0, queue.running - 1)
 
+    def share(self) -> float:
+        """Each job's equal share of the usable slots (jobs with queued or running tasks)."""
+        active = sum(1 for q in self.jobs.values() if q.tasks or q.running)
+        return sum(self.slots.values()) / active if active else 0.0
+
+    def update_shares(self, now: float) -> None:
+        """Accumulate each job's deficit since the last update (call about once a second)."""
+        if self._last_update is None:
+            self._last_update = now
+            return
+        elapsed = now - self._last_update
+        if elapsed <= 0:
+            return
+        self._last_update = now
+        share, decay = self.share(), (1.0 - self.alpha) ** elapsed
+        for queue in self.jobs.values():
+            deficit = share - queue.running if (queue.tasks or queue.running) else 0.0
+            queue.history = queue.history * decay + deficit * elapsed
+
+    def priority(self, job: str, share: float | None = None) -> float:
+        """The fair policy's priority of a job (higher runs first)."""
+        queue = self.jobs[job]
+        share = self.share() if share is None else share
+        return share - queue.running + self.alpha * queue.history
+
     def queued(self, job: str) -> int:
         queue = self.jobs.get(job)
         return len(queue.tasks) if queue else 0
@@ -155,7 +190,8 @@ class Scheduler:
         jobs = [q for q in self.jobs.values() if q.tasks and q.running < q.max_cores]
         if self.policy == "fifo":
             return sorted(jobs, key=lambda q: q.order)
-        return sorted(jobs, key=lambda q: (q.running, q.order))
+        share = self.share()
+        return sorted(jobs, key=lambda q: (-self.priority(q.name, share), q.order))
 
     def _pick_for(self, host: str, local_only: bool, live: set[str],
                   gate: Callable[[str, int], bool]) -> tuple[str, int] | None:

@@ -25,8 +25,13 @@ from disco.node.jobhome import JobHomes
 from disco.node.link import MasterLink
 from disco.node.protocol import TaskInfo
 from disco.node.save import ddfs_client, save_outputs
-from disco.node.supervisor import (ExecLauncher, Launcher, SupervisorConfig, TaskRunner,
-                                   worker_base_env)
+from disco.node.supervisor import (
+    ExecLauncher,
+    Launcher,
+    SupervisorConfig,
+    TaskRunner,
+    worker_base_env,
+)
 from disco.protocol import cluster
 from disco.serving import serve_file
 

@@ -21,12 +21,22 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from disco.protocol import cluster, framing
 from disco.node.jobhome import JobHome, JobHomes
 from disco.node.outputs import write_results
-from disco.node.protocol import (KIND_DONE, KIND_ERROR, Defer, MessageThrottle, Output,
-                                 Reply, Stop, TaskInfo, TaskSession, is_message_name)
+from disco.node.protocol import (
+    KIND_DONE,
+    KIND_ERROR,
+    Defer,
+    MessageThrottle,
+    Output,
+    Reply,
+    Stop,
+    TaskInfo,
+    TaskSession,
+    is_message_name,
+)
 from disco.node.save import SaveError
+from disco.protocol import cluster, framing
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,8 @@ code or a child process can never corrupt a protocol frame.
 """
 from __future__ import annotations
 
+import cProfile
+import gzip
 import heapq
 import io
 import os
@@ -29,8 +31,14 @@ import zipfile
 from itertools import islice
 from typing import Any, Callable, Iterable, Iterator
 
+from disco import comm, sysutil
 from disco.error import DataError
+from disco.fileutils import AtomicFile, DiscoOutput, Wait
 from disco.protocol.framing import encode, read_message
+from disco.settings import DiscoSettings
+from disco.task import Task
+from disco.worker import modutil
+from disco.worker.task_io import StreamCombiner, task_input_stream
 
 #: Longest a worker may wait for a reply from its node (three days, as Disco).
 DISCO_WORKER_MAX_TIME = 24 * 3600
@@ -205,8 +213,8 @@ class Worker(dict):
 
     def get_modules(self, job: Any, **jobargs: Any) -> list:
         """:return: the modules the job's functions need (``modutil.find_modules``)."""
-        from disco.worker import modutil
-        functions = [obj for key in self for obj in modutil.callables(self.getitem(key, job, jobargs))]
+        functions = [obj for key in self
+                     for obj in modutil.callables(self.getitem(key, job, jobargs))]
         return modutil.find_modules(functions, job_path=modutil.source_path(job),
                                     exclude=['Task'])
 
@@ -240,7 +248,6 @@ class Worker(dict):
 
     def jobzip(self, job: Any, jobzip: zipfile.ZipFile, **jobargs: Any) -> None:
         """Fill the job home: the launcher, the job's module, required files and modules."""
-        from disco.worker import modutil
         launcher = zipfile.ZipInfo(WORKER_LAUNCHER, date_time=(2000, 1, 1, 0, 0, 0))
         launcher.external_attr = (0o100755 << 16)
         launcher.compress_type = zipfile.ZIP_DEFLATED
@@ -292,7 +299,7 @@ class Worker(dict):
         self.end(task, job, **jobargs)
 
     def run_profiled(self, task: Any, job: Any, **jobargs: Any) -> None:
-        import cProfile
+        """Run the task under cProfile and store the stats as OOB ``profile-<uid>``."""
         key = safe_key('profile-{0}'.format(task.uid))
         path = task.path(key)
         profiler = cProfile.Profile()
@@ -379,7 +386,6 @@ class Worker(dict):
 
     @classmethod
     def get_task(cls) -> Any:
-        from disco.task import Task
         return Task(**{str(key): value for key, value in cls.send('TASK').items()})
 
     def send_outputs(self) -> None:
@@ -400,7 +406,6 @@ class Worker(dict):
     def concat_input(self, task: Any, label: int, replicas_list: list) -> None:
         """Concatenate the bytes of each input (first good replica) into the
         output for ``label``."""
-        from disco.fileutils import AtomicFile
         path, _typ, _label = task.output(label)
         output = self.outputs[label] = BaseOutput((path, 'part', label))
         with AtomicFile(path) as target:
@@ -423,7 +428,6 @@ def flush_writers() -> None:
 def check_input_status(input_id: int, status: str, replicas: list) -> list:
     """Turn a protocol input status into replicas or the matching exception."""
     if status == 'busy':
-        from disco.fileutils import Wait
         raise Wait
     if status == 'failed':
         raise DataError("Can't handle broken input", str(input_id))
@@ -432,7 +436,6 @@ def check_input_status(input_id: int, status: str, replicas: list) -> list:
 
 def set_memory_limit(job: Any) -> None:
     """Apply DISCO_WORKER_MAX_MEM (RLIMIT_AS) like Disco, when the job carries it."""
-    from disco import sysutil
     settings = getattr(job, 'settings', None)
     limit = settings['DISCO_WORKER_MAX_MEM'] if settings is not None else None
     if limit:
@@ -496,7 +499,6 @@ def http_url(url: str, task: Any) -> str:
 
 
 def _default_port() -> str:
-    from disco.settings import DiscoSettings
     return str(DiscoSettings()['DISCO_PORT'])
 
 
@@ -507,8 +509,7 @@ def open_bytes(url: str, task: Any) -> io.IOBase:
         try:
             return open(path, 'rb')
         except OSError as error:
-            raise DataError(str(error), url)
-    from disco import comm
+            raise DataError(str(error), url) from error
     return io.BytesIO(comm.download(http_url(url, task)))
 
 
@@ -517,7 +518,6 @@ def read_index(url: str, task: Any) -> list:
     with open_bytes(url, task) as index:
         data = index.read()
     if data[:2] == b'\x1f\x8b':
-        import gzip
         data = gzip.decompress(data)
     entries = []
     for line in data.decode('utf-8').splitlines():
@@ -669,7 +669,6 @@ class ReplicaIter(object):
 
 def default_open(url: str, task: Any = None) -> Any:
     """Open ``url`` with its scheme's input stream (raw records)."""
-    from disco.worker.task_io import StreamCombiner, task_input_stream
     return StreamCombiner(url, (task_input_stream,), None)
 
 
@@ -727,7 +726,6 @@ class Input(object):
         self.open = open
 
     def __iter__(self) -> Iterator:
-        from disco.fileutils import Wait
         while True:
             try:
                 return iter(InputIter(self.input, task=self.task, open=self.open))
@@ -758,7 +756,6 @@ class ParallelInput(SerialInput):
     BUSY_TIMEOUT = 1
 
     def __iter__(self) -> Iterator:
-        from disco.fileutils import Wait
         pending = [Input(input, task=self.task, open=self.open) for input in self.inputs]
         while pending:
             input = pending.pop(0)
@@ -800,7 +797,6 @@ class Output(BaseOutput):
     def __init__(self, output: tuple, open: Callable | None = None) -> None:
         super().__init__(output)
         if open is None:
-            from disco.fileutils import DiscoOutput
             open = DiscoOutput
         self.file = open(self.path)
 

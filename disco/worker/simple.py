@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from disco import worker
+from disco import util, worker
 
 
 class Worker(worker.Worker):
     jobpack_version = 1
 
     def jobdict(self, job: Any, **jobargs: Any) -> dict:
-        from disco import util
         def get(key: str, default: Any = None) -> Any:
             return self.getitem(key, job, jobargs, default)
         jobdict = super().jobdict(job, **jobargs)

@@ -110,7 +110,7 @@ def test_max_failure_rate_kills_job():
     acts = job.task_failed(0, 2, "h2", "error", "e2", 11.0)
     message = "Task map:0 failed 2 times. At most 1 failures are allowed."
     assert A.Event("master", f"ERROR: [map:0] {message}") in acts
-    assert acts[-1] == A.JobFinished("dead", reason=message)
+    assert acts[-1] == A.JobFinished("dead", reason=f"{message} Last failure on h2: e2")
     assert job.status == "dead"
 
 
@@ -193,3 +193,101 @@ def test_kill_and_counts():
 
 def test_format_duration():
     assert format_duration(3723.0456) == "1:02:03.046"
+
+
+def snapshot(job):
+    """What the master's store keeps: the plan and one row per task (JSON round trip)."""
+    import json
+    rows = [{"task": t.id, "stage": t.stage, "host": t.host, "start": t.start, "end": t.end,
+             "status": t.status, "attempts": t.attempt, "failures": t.failures,
+             "state": json.loads(json.dumps(JobCoordinator.task_state(t)))}
+            for t in job.tasks.values()]
+    return json.loads(json.dumps(job.plan())), rows
+
+
+def restored(job, rows=None):
+    plan, all_rows = snapshot(job)
+    return JobCoordinator.restore(job.name, plan, all_rows if rows is None else rows, 0.0,
+                                  RetryPolicy(randomize=0), random.Random(2), {"h1", "h2"})
+
+
+def test_resume_keeps_done_tasks_and_requeues_the_rest():
+    job = make_job([("map", "split", False), ("reduce", "group_label", False)],
+                   [["disco://h1/a"], ["disco://h2/b"], ["disco://h1/c"]])
+    job.start(0.0)
+    job.assign(0, "h1", 0.0)
+    job.assign(1, "h2", 0.0)
+    job.task_done(0, 1, "h1", [dir_result("h1", "m0", [[0, 1], [1, 2]])], 1.0)
+    job.task_failed(1, 1, "h2", "error", "boom", 1.0)   # waiting for its retry
+    again = restored(job)
+    acts = again.resume(5.0)
+    assert "resumed after a master restart: 1 done task(s) kept, 2 to run" in \
+        of(acts, A.Event)[0].message
+    assert sorted(a.task for a in of(acts, A.Enqueue)) == [1, 2]
+    assert again.tasks[0].status == "done" and again.tasks[1].failed_hosts == {"h2"}
+    # the running attempt of the old master is stale; a new attempt runs
+    run = of(again.assign(1, "h1", 6.0), A.RunTask)[0]
+    assert run.message["attempt"] == 2
+    again.assign(2, "h1", 6.0)
+    again.task_done(1, 2, "h1", [dir_result("h1", "m1", [[0, 3]])], 7.0)
+    acts = again.task_done(2, 1, "h1", [dir_result("h1", "m2", [[1, 1]])], 7.0)
+    assert of(acts, A.Event)[-1].message == "Stage reduce scheduled with 2 tasks"
+    reduce_ids = [a.task for a in of(acts, A.Enqueue)]
+    assert min(reduce_ids) == 3   # ids continue after the restored tasks
+    for task_id in reduce_ids:
+        again.assign(task_id, "h2", 8.0)
+    again.task_done(reduce_ids[0], 1, "h2", [["disco://h2/r0", [[0, 1]]]], 9.0)
+    final = again.task_done(reduce_ids[1], 1, "h2", [["disco://h2/r1", [[1, 1]]]], 9.0)
+    assert final[-1].status == "ready" and again.status == "ready"
+
+
+def test_resume_plans_a_stage_whose_tasks_were_not_stored_and_finishes_a_done_job():
+    job = make_job([("map", "split", False), ("reduce", "group_all", False)],
+                   [["disco://h1/a"]])
+    job.start(0.0)
+    job.assign(0, "h1", 0.0)
+    acts = job.task_done(0, 1, "h1", [dir_result("h1", "m0", [[0, 1]])], 1.0)
+    (reduce_id,) = [a.task for a in of(acts, A.Enqueue)]
+    _plan, rows = snapshot(job)
+    # the master died after storing the map task as done but before the reduce task's row
+    again = restored(job, [r for r in rows if r["task"] != reduce_id])
+    acts = again.resume(2.0)
+    assert of(acts, A.StageDone)[0].stage == "map"
+    assert "Stage reduce scheduled with 1 tasks" in [e.message for e in of(acts, A.Event)]
+    # every task done: resuming finishes the job at once
+    job.assign(reduce_id, "h1", 2.0)
+    job.task_done(reduce_id, 1, "h1", [["disco://h1/out", [[0, 9]]]], 3.0)
+    job.status = "active"   # as stored before the job record said ready
+    acts = restored(job).resume(4.0)
+    assert acts[-1] == A.JobFinished("ready", results=[["disco://h1/out#0"]])
+
+
+def test_resume_refeeds_a_concurrent_stage():
+    job = make_job([("map", "split", False), ("red", "group_all", True)],
+                   [["raw://a"], ["raw://b"]])
+    job.start(0.0)
+    job.assign(0, "h1", 0.0)
+    job.assign(1, "h2", 0.0)
+    acts = job.task_done(0, 1, "h1", [["disco://h1/o0", [[0, 1]]]], 1.0)
+    (consumer,) = [a.task for a in of(acts, A.Enqueue)]
+    again = restored(job)
+    acts = again.resume(2.0)
+    assert again.tasks[consumer].status == "dropped"
+    queued = sorted(a.task for a in of(acts, A.Enqueue))
+    assert 1 in queued and len(queued) == 2          # map:1 again, and a new consumer
+    new_consumer = max(queued)
+    assert [r.producer for r in again.tasks[new_consumer].inputs] == [0]
+    again.assign(1, "h2", 3.0)
+    again.assign(new_consumer, "h1", 3.0)
+    again.task_done(1, 2, "h2", [["disco://h2/o1", [[0, 1]]]], 4.0)
+    final = again.task_done(new_consumer, 1, "h1", [["disco://h1/r", [[0, 2]]]], 5.0)
+    assert final[-1].status == "ready"
+
+
+def test_restore_rejects_rows_without_state():
+    job = make_job([("map", "split", False)], [["raw://a"]])
+    job.start(0.0)
+    plan, rows = snapshot(job)
+    rows[0]["state"] = None
+    with pytest.raises(ValueError):
+        JobCoordinator.restore(job.name, plan, rows, 0.0)

@@ -163,3 +163,27 @@ def test_jobs_survive_restart(tmp_path):
         assert m.get("/disco/ctrl/joblist")[0][1:] == ["dead", name]
     finally:
         m.stop()
+
+
+BAD_SHAPES = [None, 1, -1, 1.5, True, "x", "", [], [1], [1, 2, 3], {}, {"a": 1}, [[1, 2]],
+              [["h", "1"], 1], [None, ["x"]], [1000, "x"], [1000, [1]], [1e308, []],
+              {"max_failure_rate": [1]}, {"max_failure_rate": None}, [["h:1:2", "1"]],
+              [["h", "-1"]], [["h", True]], [["h", {}]], ["h", "h"]]
+CTRL_POSTS = ["get_results", "kill_job", "purge_job", "clean_job", "blacklist", "whitelist",
+              "gc_blacklist", "gc_whitelist", "save_config_table", "save_settings"]
+
+
+def test_ctrl_posts_with_wrong_shapes_are_400_never_500(master):
+    """Every ctrl POST answers a wrong JSON shape with 400 (or 404 for unknown jobs)."""
+    for op in CTRL_POSTS:
+        for body in BAD_SHAPES:
+            status, reply = master.request(f"/disco/ctrl/{op}", body)
+            assert status in (200, 400, 404), (op, body, status, reply)
+            if status == 400:
+                assert json.loads(reply), (op, body)  # a message, not an empty body
+        status, _reply = master.request(f"/disco/ctrl/{op}", b"{not json")
+        assert status == 400, op
+    status, _reply = master.request("/disco/job/new", b"\x00" * 10)
+    assert status == 200 and json.loads(_reply)[0] == "error"
+    # the master is still healthy
+    assert master.get("/disco/version")

@@ -96,3 +96,36 @@ def test_cost_does_not_grow_with_queue():
         for job, _task, host in batch:
             s.release(job, host)
     assert time.perf_counter() - start < 2.0  # >5000 assignments/s
+
+
+def test_fair_share_favours_a_job_starved_in_the_past():
+    s = Scheduler("fair", alpha=0.5)
+    s.set_hosts({"h1": 2})
+    s.add_job("A")
+    s.add_job("B")
+    for t in range(4):
+        s.enqueue("A", t)
+    s.update_shares(0.0)
+    assert [job for job, _t, _h in s.schedule()] == ["A", "A"]   # B has no work yet
+    for t in range(4):
+        s.enqueue("B", t)
+    s.update_shares(10.0)   # for 10 s A ran 2 tasks while its share was 1: B fell behind
+    assert s.priority("B") > s.priority("A")
+    s.release("A", "h1")
+    s.release("A", "h1")
+    # equal current deficits, but B's history gives it both free slots
+    assert [job for job, _t, _h in s.schedule()] == ["B", "B"]
+
+
+def test_fair_share_with_zero_alpha_splits_evenly_and_alpha_is_checked():
+    s = Scheduler("fair", alpha=0.0)
+    s.set_hosts({"h1": 3})
+    for name in ("A", "B", "C"):
+        s.add_job(name)
+        for t in range(3):
+            s.enqueue(name, t)
+    s.update_shares(0.0)
+    s.update_shares(100.0)
+    assert sorted(job for job, _t, _h in s.schedule()) == ["A", "B", "C"]
+    with pytest.raises(ValueError):
+        Scheduler("fair", alpha=2.0)
