@@ -49,11 +49,16 @@ class Recorder:
         return False
 
 
-def _role(process_frame):
-    if " master" in process_frame:
+def _role(procs):
+    """Role of the innermost of the nested ``process PID:"cmdline"`` frames (py-spy
+    --subprocesses: master > node > [fork server >] worker)."""
+    last = procs[-1]
+    if "disco master" in last:
         return "master"
-    if " node" in process_frame:
+    if "disco node" in last:
         return "node"
+    if "forkserver" in last and sum("forkserver" in p for p in procs) == 1:
+        return "forkserver"
     return "worker"
 
 
@@ -86,10 +91,10 @@ def summarize(path, top=15):
             except ValueError:
                 continue
             frames = stack.split(";")
-            role = "worker"
-            if frames and frames[0].startswith("process "):
-                role = _role(frames[0])
-                frames = frames[1:]
+            procs = []
+            while frames and frames[0].startswith("process "):
+                procs.append(frames.pop(0))
+            role = _role(procs) if procs else "worker"
             if frames and frames[0].startswith("thread "):
                 frames = frames[1:]
             frames = [_short(fr) for fr in frames]
@@ -112,7 +117,7 @@ def format_summary(summary, title=""):
     lines = []
     if title:
         lines.append(title)
-    order = ["master", "node", "worker"]
+    order = ["master", "node", "forkserver", "worker"]
     for role in sorted(summary, key=lambda r: order.index(r) if r in order else 9):
         s = summary[role]
         lines.append("  %s: %d samples" % (role, s["samples"]))

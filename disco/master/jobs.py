@@ -26,9 +26,19 @@ import random
 from dataclasses import dataclass, field
 
 from disco.master import actions as A
-from disco.master.grouping import (DirOutput, OutputRef, group_outputs, input_record,
-                                   locality, output_from_json, output_from_result,
-                                   output_to_json, output_urls, ref_from_json, ref_to_json)
+from disco.master.grouping import (
+    DirOutput,
+    OutputRef,
+    group_outputs,
+    input_record,
+    locality,
+    output_from_json,
+    output_from_result,
+    output_to_json,
+    output_urls,
+    ref_from_json,
+    ref_to_json,
+)
 from disco.protocol import cluster
 
 LOST_NODE_MESSAGE = "Connection lost to the node (network busy?)"
@@ -256,7 +266,7 @@ class JobCoordinator:
     @classmethod
     def restore(cls, name: str, plan: dict, rows: list[dict], start_time: float,
                 retry: RetryPolicy | None = None, rng: random.Random | None = None,
-                hosts: set[str] | None = None) -> "JobCoordinator":
+                hosts: set[str] | None = None) -> JobCoordinator:
         """Rebuild a coordinator from its stored plan and task rows (see `resume`).
 
         Raises ValueError (or KeyError/TypeError) when the stored state is incomplete.
@@ -273,7 +283,7 @@ class JobCoordinator:
     def _restore_task(self, row: dict) -> None:
         state = row.get("state")
         if not isinstance(state, dict):
-            raise ValueError(f"task {row.get('task')} of {self.name} has no stored state")
+            raise ValueError(f"task {row.get('task')} of {self.name} has no stored state")  # noqa: TRY004
         task = Task(int(row["task"]), row["stage"], tuple(state["group"]),
                     [ref_from_json(r) for r in state["inputs"]], bool(state["inputs_done"]),
                     status=row["status"], attempt=int(row["attempts"] or 0), host=row["host"],

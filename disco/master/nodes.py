@@ -235,7 +235,7 @@ class NodeProcesses:
             raise
 
     async def _run_once(self, host: str) -> int | None:
-        pid = self.running_pid(host)
+        pid = self.running_pid(host)  # a small /proc and pid-file read: not worth a thread
         if pid is not None:
             return await self._watch_adopted(host, pid)
         os.makedirs(self.log_dir, exist_ok=True)
@@ -262,7 +262,6 @@ class NodeProcesses:
         while node_process_of(pid, host):
             await asyncio.sleep(ADOPTED_POLL)  # cancelled: stays registered for _stop()
         self._adopted.pop(host, None)
-        return None
 
     async def _stop_adopted(self, host: str) -> None:
         pid = self._adopted.pop(host, None)

@@ -623,7 +623,8 @@ class URLInput(object):
         return any(url.startswith('dir://') for url in self.urls)
 
     def unavailable(self, tried: Iterable) -> list:
-        raise DataError("All replicas failed", ' '.join(self.urls))
+        """No node to ask for more replicas: none left (the reader reports why)."""
+        return []
 
     def __str__(self) -> str:
         return '{0}'.format(self.urls)

@@ -41,6 +41,7 @@ def map_words(line, params):
     """Word count map with optional faults; `params` is a dict (see `job_params`)."""
     import os
     import time
+
     from disco.error import DataError
     marker = params.get("marker")
     first = False
@@ -71,9 +72,10 @@ def reduce_counts(iter, params):
     """Sum counts per word; sleeps `reduce_sleep` first (to be killed mid-reduce)."""
     import os
     import time
+
     from disco.util import kvgroup
     if params.get("started"):
-        open(os.path.join(params["started"], "reduce-%d" % os.getpid()), "w").close()
+        open(os.path.join(params["started"], f"reduce-{os.getpid()}"), "w").close()
     time.sleep(params.get("reduce_sleep", 0))
     for word, counts in kvgroup(sorted(iter)):
         yield word, sum(counts)
@@ -192,7 +194,7 @@ def test_job_error_names_task_node_and_traceback(cluster):
     job = run_wordcount(local, inputs, {"fault": "fatal"})
     with pytest.raises(JobError) as caught:
         job.wait(timeout=JOB_TIMEOUT)
-    host = [line for line in events(local, job.name) if "FATAL: [map:0]" in line][0]
+    host = next(line for line in events(local, job.name) if "FATAL: [map:0]" in line)
     host = host.split(":", 1)[0]
     message = str(caught.value)
     for needle in ("map:0", host, "ValueError: injected fatal error in map"):
@@ -233,7 +235,7 @@ def test_node_killed_mid_map(cluster, tmp_path):
     inputs, expected = word_inputs(12)
     job = run_wordcount(local, inputs, {"map_sleep": 1.0, "started": str(started)})
     wait_files(str(started), 4)
-    victim = sorted(poll_for(lambda: running_on(local, job.name), 20))[0]
+    victim = min(poll_for(lambda: running_on(local, job.name), 20))
     local.kill_node(victim, signal.SIGKILL)
     assert counts(local, job.wait(timeout=JOB_TIMEOUT)) == expected
     lines = events(local, job.name)
@@ -251,7 +253,7 @@ def test_node_killed_mid_reduce(cluster, tmp_path):
     # kill a node that runs a reduce task: it also holds map outputs the job still needs
     reduce_hosts = {t["host"] for t in jobtasks(local, job.name)
                     if t["stage"] == "reduce" and t["status"] == "running"}
-    victim = sorted(reduce_hosts)[0]
+    victim = min(reduce_hosts)
     local.kill_node(victim, signal.SIGKILL)
     assert counts(local, job.wait(timeout=JOB_TIMEOUT)) == expected
     lines = events(local, job.name)
@@ -309,7 +311,7 @@ def test_blacklisting_a_node_moves_work_off_it(cluster, tmp_path):
     inputs, expected = word_inputs(18)
     job = run_wordcount(local, inputs, {"map_sleep": 0.5, "started": str(started)})
     wait_files(str(started), 2)
-    victim = sorted(poll_for(lambda: running_on(local, job.name), 20))[0]
+    victim = min(poll_for(lambda: running_on(local, job.name), 20))
     Disco(master=local.master_url, settings=local.settings).blacklist(victim)
     before = len(events(local, job.name))
     assert counts(local, job.wait(timeout=JOB_TIMEOUT)) == expected

@@ -6,8 +6,14 @@ import random
 import pytest
 
 from disco.master import actions as A
-from disco.master.grouping import (DataOutput, DirOutput, OutputRef, group_outputs,
-                                   input_record, output_from_input)
+from disco.master.grouping import (
+    DataOutput,
+    DirOutput,
+    OutputRef,
+    group_outputs,
+    input_record,
+    output_from_input,
+)
 from disco.master.jobs import JobCoordinator, JobOptions, RetryPolicy, format_duration
 
 pytestmark = pytest.mark.timeout(10)
