@@ -82,8 +82,8 @@ async def new_job(request: web.Request) -> web.Response:
     limit = master.settings.get_int("DISCO_JOBPACK_MAX")
     if request.content_length is not None and request.content_length > limit:
         return web.Response(status=413, text="Job packet too large")
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
+    body = await read_body_up_to(request, limit)
+    if body is None:
         return web.Response(status=413, text="Job packet too large")
     try:
         name = await master.submit(body)
@@ -91,6 +91,22 @@ async def new_job(request: web.Request) -> web.Response:
         log.info("job submission refused: %s", exc)
         return reply(["error", f"Job failed to start: {exc}"])
     return reply(["ok", name])
+
+
+async def read_body_up_to(request: web.Request, limit: int) -> bytes | None:
+    """The whole request body, or None once it grows past `limit` bytes.
+
+    `StreamReader.read(n)` returns what has arrived so far, so a large job pack must be
+    read in a loop until EOF.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(1 << 20):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 @routes.get("/disco/ctrl/joblist")

@@ -187,3 +187,18 @@ def test_ctrl_posts_with_wrong_shapes_are_400_never_500(master):
     assert status == 200 and json.loads(_reply)[0] == "error"
     # the master is still healthy
     assert master.get("/disco/version")
+
+
+def test_large_job_pack_is_read_whole(master):
+    """A job pack arrives in many TCP reads; the master must read to the end (bench found
+    a 10,000-input job pack truncated into "invalid header")."""
+    inputs = [[0, 0, [f"raw://{i:06d}" + "x" * 200]] for i in range(20000)]
+    big = jobpack.pack(jobpack.VERSION2, {
+        "prefix": "Big", "worker": "w", "owner": "me", "scheduler": {},
+        "pipeline": [["map", "split", False]], "inputs": inputs}, {}, b"z" * (4 << 20), b"")
+    assert len(big) > 8 << 20
+    status, body = master.request("/disco/job/new", big)
+    ok, name = json.loads(body)
+    assert (status, ok) == (200, "ok"), body
+    status, raw = master.request(f"/disco/ctrl/parameters?name={name}")
+    assert raw == big
