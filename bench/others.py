@@ -25,6 +25,7 @@ def available(impl):
 def run_dask(workload, paths):
     import dask
     import dask.bag as db
+
     from bench.corpus import GREP_PATTERN
     dask.config.set(scheduler="processes", num_workers=2)
     lines = db.from_sequence(paths, npartitions=len(paths)).map(_read_lines).flatten()
@@ -82,6 +83,7 @@ def run_spark(workload, paths, impl):
 
 def main(argv=None):
     import json
+
     from bench.baselines import workload_inputs
     argv = sys.argv[1:] if argv is None else argv
     workload, impl, manifest_path, out = argv

@@ -15,7 +15,6 @@ import os
 import pickle
 import platform
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ import traceback
 if __package__ in (None, ""):   # python bench/run.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import baselines, checks, corpus, memsample  # noqa: E402
+from bench import baselines, checks, corpus, memsample
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_DIR = os.path.join(REPO, "bench", "results")

@@ -22,8 +22,8 @@ import time
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import memsample  # noqa: E402
-from bench.run import RESULTS_DIR, DiscoCluster, fmt_bytes, log  # noqa: E402
+from bench import memsample
+from bench.run import RESULTS_DIR, DiscoCluster, fmt_bytes, job_failure, log
 
 
 def hosts(n):
@@ -78,6 +78,10 @@ def measure(nodes, slots, tasks, latency_runs):
                     err = None
                 except Exception as e:  # report and go on
                     wall, job, err = None, None, "%s: %s" % (type(e).__name__, e)
+                    why = job_failure(cluster.master, str(e))
+                    if why:
+                        err += " -- " + why
+                        log(why)
             mem = sampler.result()
             r = {"tasks": ntasks, "wall_s": wall, "error": err,
                  "tasks_per_s": ntasks / wall if wall else None,

@@ -81,6 +81,10 @@ class Channel(object):
 
 
 _channel: Channel | None = None
+#: the thread forwarding stray fd 1/2 output as MSGs (see `install_channel`)
+_forwarder: threading.Thread | None = None
+#: seconds to wait for stray output to be forwarded before the task's last message
+STRAY_DRAIN_TIMEOUT = 2.0
 
 
 def install_channel() -> Channel:
@@ -98,12 +102,27 @@ def install_channel() -> Channel:
     os.dup2(write_end, 1)
     os.dup2(write_end, 2)
     os.close(write_end)
-    threading.Thread(target=_forward_stray_output, args=(read_end,),
-                     name='disco-stray-output', daemon=True).start()
+    global _forwarder
+    _forwarder = threading.Thread(target=_forward_stray_output, args=(read_end,),
+                                  name='disco-stray-output', daemon=True)
+    _forwarder.start()
     sys.stdin = open(os.devnull)
     sys.stdout = MessageWriter(Worker)
     sys.stderr = MessageWriter(Worker)
     return _channel
+
+
+def drain_stray_output(timeout: float = STRAY_DRAIN_TIMEOUT) -> None:
+    """Send what was written to fds 1/2 before the task's last message: point the fds at
+    /dev/null (closing our ends of the pipe) and wait for the forwarder to reach the end
+    (a child process still holding the pipe only costs ``timeout``)."""
+    if _forwarder is None:
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    _forwarder.join(timeout)
 
 
 def _forward_stray_output(fd: int) -> None:
@@ -340,14 +359,22 @@ class Worker(dict):
             job, jobargs = task.jobobjs
             job.worker.start(task, job, **jobargs)
             flush_writers()
+            drain_stray_output()
             cls.send('DONE')
             return 0
         except (DataError, EnvironmentError, MemoryError):
-            cls.send('ERROR', traceback.format_exc())
+            cls.send_last('ERROR', traceback.format_exc())
             return 1
-        except Exception:
-            cls.send('FATAL', traceback.format_exc())
+        except Exception:  # any other failure of job code kills the job, as in Disco
+            cls.send_last('FATAL', traceback.format_exc())
             return 2
+
+    @classmethod
+    def send_last(cls, type: str, payload: str) -> None:
+        """Send the final ERROR/FATAL after what the job printed."""
+        flush_writers()
+        drain_stray_output()
+        cls.send(type, payload)
 
     @classmethod
     def send(cls, type: str, payload: Any = '') -> Any:
