@@ -302,12 +302,14 @@ class Master:
             entry.finished.set()
 
     async def _save_results(self, entry: JobEntry, results: list) -> None:
+        """Tag the blobs a saving job's last stage uploaded; results become the tag (§2.2)."""
         tag = f"disco:results:{entry.name}"
         try:
             async with aiohttp.ClientSession() as http:
-                async with http.put(f"{self.master_url}/ddfs/tag/{tag}", json=results) as reply:
+                async with http.put(f"{self.master_url}/ddfs/tag/{tag}",
+                                    json=blob_url_lists(results)) as reply:
                     reply.raise_for_status()
-            entry.record.update(status="ready", results=[[f"tag://{tag}"]])
+            entry.record.update(status="ready", results=[f"tag://{tag}"])
         except (aiohttp.ClientError, OSError) as exc:
             self.events.add(entry.name, "master",
                             f"ERROR: Job {entry.name} failed to save results to tag://{tag}: {exc}")
@@ -504,3 +506,8 @@ class Master:
 def _read_text(path: str) -> str:
     with open(path, encoding="utf-8") as f:
         return f.read()
+
+
+def blob_url_lists(results: list) -> list[list[str]]:
+    """Result replica lists as plain blob URLs: a tag holds no `#label` fragments."""
+    return [[url.split("#", 1)[0] for url in replicas] for replicas in results]

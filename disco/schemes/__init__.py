@@ -48,9 +48,19 @@ def input_stream(stream: Any, size: Any, url: str, params: Any,
                  globals: dict[str, Any] | None = None) -> Any:
     """Open ``url`` with its scheme's ``input_stream`` (``globals`` are injected into it)."""
     function = import_scheme(url).input_stream
-    if globals:
-        globalize(function, globals)
-    return function(stream, size, url, params)
+    if not globals:
+        return function(stream, size, url, params)
+    # Injected only for this call: a scheme module outlives the task (the client process,
+    # a test process), and a stale `Task` would send later reads to the wrong host and port.
+    scope = function.__globals__
+    saved = {name: scope[name] for name in globals if name in scope}
+    globalize(function, globals)
+    try:
+        return function(stream, size, url, params)
+    finally:
+        for name in globals:
+            scope.pop(name, None)
+        scope.update(saved)
 
 
 def open(url: str, task: Any = None) -> Any:

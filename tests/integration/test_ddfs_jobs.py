@@ -80,8 +80,6 @@ def test_save_results_classic(shared_cluster):
         assert DDFS.blob_name(replicas[0]).startswith(DDFS.safe_name(job.name) + ':')
 
 
-@pytest.mark.xfail(strict=False, reason="master: results must be ['tag://...'] and the tag "
-                                        "must list plain blob URLs (no '#label')")
 def test_save_results_exact_shapes(shared_cluster):
     job = Job().run(input=TEXT, map=wordcount.fun_map, reduce=wordcount.fun_reduce,
                     save_results=True)
