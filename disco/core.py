@@ -250,10 +250,20 @@ class Disco(object):
         if status == 'ready':
             return results
         if status != 'active':
-            raise JobError(jobname, "Status {0}".format(status))
+            raise JobError(jobname, self.failure_message(jobname, status))
         if timeout and time.time() - start_time > timeout:
             raise JobError(jobname, "Timeout")
         raise Continue()
+
+    def failure_message(self, jobname: str, status: str) -> str:
+        """Disco's "Status dead", followed by why (the master's jobinfo ``reason``: which
+        task failed, on which node, and the worker's traceback) when the master says."""
+        message = "Status {0}".format(status)
+        try:
+            reason = self.jobinfo(jobname).get("reason")
+        except (CommError, DiscoError, ValueError):
+            reason = None
+        return "{0}: {1}".format(message, reason) if reason else message
 
     def wait(self, jobname: str, poll_interval: float = 2, timeout: float | None = None,
              clean: bool = False, show: Any = None) -> list:

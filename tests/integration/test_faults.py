@@ -185,9 +185,6 @@ def test_fatal_error_kills_job_with_a_clear_message(cluster):
     assert "map:0" in str(caught.value) or "dead" in str(caught.value)
 
 
-@pytest.mark.xfail(reason="client side: disco/core.py Disco.check_results raises "
-                          "JobError('Status dead') without the failure (jobinfo 'reason')",
-                   strict=False)
 def test_job_error_names_task_node_and_traceback(cluster):
     local = start_cluster(cluster)
     inputs, _expected = word_inputs(1)
