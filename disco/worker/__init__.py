@@ -503,6 +503,7 @@ def local_path(url: str, task: Any) -> str | None:
     if scheme not in ('disco', 'dir', 'http'):
         return None
     netloc, _, path = rest.partition('/')
+    path = path.split('#', 1)[0]  # a `#label` fragment names an index entry, not a file
     host = netloc.split(':')[0]
     if path.startswith('disco/') and task.disco_data:
         candidate = os.path.join(task.disco_data, path[len('disco/'):])
