@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import gc
 import importlib
 import json
 import logging
@@ -40,7 +41,11 @@ MARKER = b"# disco-python-worker"
 _PACKET = 1 << 20
 #: imported once by the server; user-independent modules of the Python worker
 PRELOAD = ("disco.worker", "disco.worker.classic.worker", "disco.worker.pipeline.worker",
-           "disco.task", "disco.util", "disco.fileutils", "disco.schemes", "cloudpickle")
+           "disco.task", "disco.util", "disco.fileutils", "disco.schemes", "cloudpickle",
+           # unpickling a job object (`Task.jobobjs`) imports disco.job -> disco.core ->
+           # urllib.request, http.client, email ...: 2/3 of a trivial task's time when done
+           # after the fork (and all of it compiled from source under PYTHONDONTWRITEBYTECODE)
+           "disco.job", "disco.core", "disco.worker.simple", "disco.eventmonitor", "pstats")
 #: variables read only at interpreter start: a job that sets them differently gets exec'd
 STARTUP_VARIABLES = ("PYTHONHASHSEED", "PYTHONHOME", "PYTHONOPTIMIZE", "PYTHONDONTWRITEBYTECODE",
                      "PYTHONUNBUFFERED", "PYTHONIOENCODING", "PYTHONWARNINGS", "PYTHONDEVMODE",
@@ -214,6 +219,10 @@ def main() -> None:
             pass
     # sys.path of a fresh interpreter minus its first entry (the script's directory)
     _BASE_PATH = list(sys.path[1:])
+    # move the preloaded objects out of the collector's reach: a child's garbage collection
+    # would otherwise walk (and so copy-on-write) every page of the pre-imported modules
+    gc.collect()
+    gc.freeze()
     serve(control)
 
 

@@ -26,6 +26,7 @@ from disco import worker
 from disco.error import DiscoError
 from disco.worker import Params, SerialInput, expand_input  # noqa: F401
 from disco.worker.classic import external  # noqa: F401
+from disco.worker.classic import fastpath
 from disco.worker.classic.func import *  # noqa: F401,F403
 from disco.worker.classic.func import (chain_reader, default_partition, disco_output_stream,
                                        init, map_input_stream, map_output_stream,
@@ -201,11 +202,12 @@ class Worker(worker.Worker):
                 add(key, value)
 
     def map_partitioned(self, entries: Iterable, params: Any, adder: Callable) -> None:
-        fun_map, partition, partitions = self['map'], self['partition'], self['partitions']
+        label_of = fastpath.labeller(self['partition'], self['partitions'], params)
+        fun_map = self['map']
         adds: dict = {}
         for entry in entries:
             for key, value in fun_map(entry, params):
-                label = int(partition(key, partitions, params))
+                label = label_of(key)
                 add = adds.get(label)
                 if add is None:
                     add = adds[label] = adder(label)
@@ -214,10 +216,13 @@ class Worker(worker.Worker):
     def map_combined(self, entries: Iterable, params: Any, adder: Callable) -> None:
         fun_map, combiner = self['map'], self['combiner']
         partition, partitions = self['partition'], self['partitions']
+        if combiner is sum_combiner:  # inlined: no combiner and partition call per pair
+            return fastpath.map_summed(entries, fun_map, params, partition, partitions, adder)
+        label_of = fastpath.labeller(partition, partitions, params)  # memoized default
         buffers: dict = {}
         for entry in entries:
             for key, value in fun_map(entry, params):
-                label = int(partition(key, partitions, params)) if partitions else None
+                label = label_of(key)
                 buffer = buffers.get(label)
                 if buffer is None:
                     buffer = buffers[label] = {}
