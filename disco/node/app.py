@@ -23,6 +23,7 @@ from disco.ddfs_server import node as ddfs_node
 from disco.node.forkserver import ForkLauncher
 from disco.node.jobhome import JobHomes
 from disco.node.link import MasterLink
+from disco.node.metrics import NodeMetrics, add_metrics_route
 from disco.node.protocol import TaskInfo
 from disco.node.save import ddfs_client, save_outputs
 from disco.node.supervisor import (
@@ -60,6 +61,7 @@ class Node:
         self._web_runners: list[web.AppRunner] = []
         self._link_task: asyncio.Task | None = None
         self._ddfs = None  # DDFS client for save_results uploads, made on first use
+        self.metrics = NodeMetrics(host)
         heartbeat = settings.get_float("DISCO_NODE_HEARTBEAT")
         self.link = MasterLink(master_url, host, heartbeat=heartbeat,
                                timeout=settings.get_float("DISCO_NODE_TIMEOUT"),
@@ -76,6 +78,9 @@ class Node:
         get_app = None if self.co_located else self._get_app()
         put_app = web.Application(client_max_size=0)
         ddfs_node.setup(get_app, put_app, self.settings, self.host, self.ddfs_data)
+        for app in (get_app, put_app):
+            if app is not None:
+                add_metrics_route(app, self.render_metrics)
         if get_app is not None:
             self._add_file_routes(get_app)
             await self._bind(get_app, self.settings.get_int("DISCO_PORT"))
@@ -159,6 +164,15 @@ class Node:
             return 0, 0
         return usage.free // 1024, usage.used // 1024
 
+    def send(self, message: dict) -> None:
+        """Send a message to the master, counting task outcomes for `/metrics`."""
+        self.metrics.observe(message)
+        self.link.send(message)
+
+    def render_metrics(self) -> str:
+        free, used = self.disk_usage()
+        return self.metrics.render(len(self.runners), free, used)
+
     def running(self) -> list[list[Any]]:
         return [list(key) for key in self.runners]
 
@@ -170,8 +184,9 @@ class Node:
             log.warning("task %s is already running here", key)
             return
         runner = TaskRunner(message, self.task_info(message), self.jobhomes, self.launcher,
-                            self.base_env, self.config, self.link.send, save=self.save_outputs)
+                            self.base_env, self.config, self.send, save=self.save_outputs)
         self.runners[key] = runner
+        self.metrics.task_started(key)
         run = asyncio.create_task(self._run(runner))
         self._runs.add(run)
         run.add_done_callback(self._runs.discard)
@@ -182,8 +197,8 @@ class Node:
         except Exception:  # a bug in one task's handling must not take the node down
             log.exception("task %s failed inside the node", runner.key)
             job, task, attempt = runner.key
-            self.link.send(cluster.task_failed(job, task, attempt, cluster.KIND_ERROR,
-                                               f"Internal node error on {self.host}"))
+            self.send(cluster.task_failed(job, task, attempt, cluster.KIND_ERROR,
+                                          f"Internal node error on {self.host}"))
         finally:
             self.runners.pop(runner.key, None)
 

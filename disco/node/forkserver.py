@@ -45,7 +45,9 @@ PRELOAD = ("disco.worker", "disco.worker.classic.worker", "disco.worker.pipeline
            # unpickling a job object (`Task.jobobjs`) imports disco.job -> disco.core ->
            # urllib.request, http.client, email ...: 2/3 of a trivial task's time when done
            # after the fork (and all of it compiled from source under PYTHONDONTWRITEBYTECODE)
-           "disco.job", "disco.core", "disco.worker.simple", "disco.eventmonitor", "pstats")
+           "disco.job", "disco.core", "disco.worker.simple", "disco.eventmonitor", "pstats",
+           # runpy.run_path imports pkgutil on every call
+           "pkgutil")
 #: variables read only at interpreter start: a job that sets them differently gets exec'd
 STARTUP_VARIABLES = ("PYTHONHASHSEED", "PYTHONHOME", "PYTHONOPTIMIZE", "PYTHONDONTWRITEBYTECODE",
                      "PYTHONUNBUFFERED", "PYTHONIOENCODING", "PYTHONWARNINGS", "PYTHONDEVMODE",
