@@ -35,7 +35,7 @@ def cpu_seconds(pids) -> float:
     for pid in pids:
         stat = read_stat(pid)
         if stat:
-            total += (int(stat[13]) + int(stat[14]) + int(stat[15]) + int(stat[16])) / _TICKS
+            total += sum(int(v) for v in stat[11:15]) / _TICKS  # utime stime cutime cstime
     return total
 
 
@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> None:
             cluster.wait_for_nodes()
             procs = {cluster.process.pid} | descendants([cluster.process.pid])
             cpu0 = cpu_seconds(procs)
+            node = cluster.node_pid("localhost")
+            master0, node0 = cpu_seconds([cluster.process.pid]), cpu_seconds([node])
             started = time.perf_counter()
             job = Trivial(master=cluster.master_url).run(
                 input=["raw://%d" % i for i in range(args.tasks)])
@@ -73,6 +75,8 @@ def main(argv: list[str] | None = None) -> None:
             wall = time.perf_counter() - started
             procs |= descendants([cluster.process.pid])
             cpu = cpu_seconds(procs) - cpu0
+            master_cpu = cpu_seconds([cluster.process.pid]) - master0
+            node_cpu = cpu_seconds([node]) - node0
             with urllib.request.urlopen(f"{cluster.master_url}/disco/ctrl/jobtasks?name="
                                         f"{job.name}") as reply:
                 info = json.load(reply)
@@ -82,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
             gaps = slot_gaps(tasks, args.workers)
             print(f"{args.tasks} tasks, {args.workers} slots: wall {wall:.2f} s "
                   f"({args.tasks / wall:.1f} tasks/s), job span {span:.2f} s, "
-                  f"cluster CPU {cpu:.2f} s (not counting exited workers' children)")
+                  f"cluster CPU {cpu:.2f} s (master {master_cpu:.2f} s, node {node_cpu:.2f} s; "
+                  f"not counting exited workers' children)")
             print(f"in task (assign -> task_done): median {statistics.median(durations)*1e3:.1f}"
                   f" ms, p90 {sorted(durations)[int(len(durations)*0.9)]*1e3:.1f} ms")
             if gaps:

@@ -42,6 +42,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError("module 'disco.core' has no attribute {0!r}".format(name))
 
 
+def client_version() -> str:
+    """The version of this client library (Disco: the egg version, or "source")."""
+    import disco
+    return getattr(disco, "__version__", "source")
+
+
 class Continue(Exception):
     """Raised by :meth:`Disco.check_results` while a job is still running."""
 

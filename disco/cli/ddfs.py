@@ -5,6 +5,8 @@ URL/tag arguments are read from stdin when none are given (tokens on a line are 
 """
 from __future__ import annotations
 
+import builtins
+import importlib
 import json
 import os
 import sys
@@ -28,10 +30,12 @@ def _ddfs(ctx: click.Context) -> DDFS:
 
 
 def _inputs(args: tuple[str, ...]) -> Iterator[list[str]]:
-    """Arguments, or whitespace-separated replica lists read from stdin."""
+    """Arguments, or lines read from stdin when there are none; as in Disco, an argument or
+    line may be a whitespace-separated list of replicas."""
     if args:
         for arg in args:
-            yield [arg]
+            if arg.split():
+                yield arg.split()
         return
     for line in sys.stdin:
         if line.strip():
@@ -93,9 +97,12 @@ def blobs(ctx, tags, ignore_missing, prefix):
 
 
 def _blob_replicas(ctx, args, ignore_missing, prefix) -> Iterator[list[str]]:
+    """Replica lists of the arguments (or stdin lines): tags (bare names or `tag://`; with
+    -p prefixes) become the blobs they reach; `-` (stdin) and URLs stay as they are."""
     ddfs = _ddfs(ctx)
     for reps in _inputs(args):
-        if prefix or istag(reps[0]) and "://" not in reps[0] or reps[0].startswith("tag://"):
+        if prefix or (reps[0] != "-" and istag(reps[0]) and "://" not in reps[0]) \
+                or reps[0].startswith("tag://"):
             tags = ddfs.list(reps[0]) if prefix else [reps[0]]
             for tag in tags:
                 yield from ddfs.blobs(tag, ignore_missing=ignore_missing)
@@ -103,9 +110,47 @@ def _blob_replicas(ctx, args, ignore_missing, prefix) -> Iterator[list[str]]:
             yield reps
 
 
+def _job_results(ctx: click.Context, names: tuple[str, ...]) -> tuple[str, ...]:
+    """-j (Disco's job mode): the arguments are job names (`@`, `@?text` work); use the
+    results of those jobs instead."""
+    from disco.core import Disco
+    disco = Disco(settings=_settings(ctx))
+    urls: list[str] = []
+    for name in names:
+        _status, results = disco.results(_job_history(disco, name))
+        for result in results:
+            urls.append(" ".join(result) if isinstance(result, list) else result)
+    return tuple(urls)
+
+
+def _job_history(disco: Any, name: str) -> str:
+    """Disco's job references: `@` = newest job, `@?text` = newest job containing text."""
+    if name != "@" and not name.startswith("@?"):
+        return name
+    for _start, _status, job in disco.joblist():
+        if name[2:] in job:
+            return job
+    raise click.ClickException(f"no job matches {name!r}")
+
+
+def _replica_args(ctx, urls: tuple[str, ...], jobs: bool) -> tuple[str, ...]:
+    return _job_results(ctx, urls) if jobs else urls
+
+
+def _deref_replicas(ctx, args, ignore_missing, prefix) -> Iterator[list[str]]:
+    """Blob replica lists of the arguments, with `dir://` index files expanded."""
+    from disco.util import deref
+    for reps in _blob_replicas(ctx, args, ignore_missing, prefix):
+        if any(url.startswith("dir://") for url in reps):
+            yield from deref([reps])
+        else:
+            yield reps
+
+
 @cli.command()
 @click.argument("urls", nargs=-1)
-@click.option("-j", "--jobs", is_flag=True, hidden=True)
+@click.option("-j", "--job-mode", "jobs", is_flag=True,
+              help="arguments are job names: print their results")
 @click.option("-i", "--ignore-missing", is_flag=True)
 @click.option("-p", "--prefix", is_flag=True)
 @click.pass_context
@@ -113,26 +158,34 @@ def cat(ctx, urls, jobs, ignore_missing, prefix):
     """Print the raw contents of blobs (URLs or tags)."""
     ddfs = _ddfs(ctx)
     out = sys.stdout.buffer
-    for reps in _blob_replicas(ctx, urls, ignore_missing, prefix):
-        with ddfs.open_replicas(reps) as remote:
-            while chunk := remote.read(1 << 20):
-                out.write(chunk)
+    args = _replica_args(ctx, urls, jobs)
+    for reps in _deref_replicas(ctx, args, ignore_missing, prefix):
+        try:
+            with ddfs.open_replicas(reps) as remote:
+                while chunk := remote.read(1 << 20):
+                    out.write(chunk)
+        except CommError as exc:
+            if not ignore_missing:
+                raise
+            click.echo(f"{exc}", err=True)
     out.flush()
 
 
 @cli.command()
 @click.argument("urls", nargs=-1)
 @click.option("-R", "--reader", default=None, help="reader function (dotted name)")
-@click.option("-T", "--stream", default=None, hidden=True)
-@click.option("-j", "--jobs", is_flag=True, hidden=True)
+@click.option("-T", "--stream", default=None, help="input streams (comma-separated dotted names)")
+@click.option("-j", "--job-mode", "jobs", is_flag=True,
+              help="arguments are job names: print their results")
 @click.option("-i", "--ignore-missing", is_flag=True)
 @click.option("-p", "--prefix", is_flag=True)
 @click.pass_context
 def xcat(ctx, urls, reader, stream, jobs, ignore_missing, prefix):
     """Decode the records of blobs, tags or job results and print them tab-separated
     (Disco format by default; -R names another reader, -T comma-separated input streams)."""
+    args = _replica_args(ctx, urls, jobs)
     inputs = [[strip_label(url) for url in reps]
-              for reps in _blob_replicas(ctx, urls, ignore_missing, prefix)]
+              for reps in _blob_replicas(ctx, args, ignore_missing, prefix)]
     streams = [_import(name) for name in stream.split(",")] if stream else [map_input_stream]
     records = result_iterator(inputs, reader=_import(reader) if reader else chain_reader,
                               input_stream=streams, ddfs=_settings(ctx)["DISCO_MASTER"])
@@ -178,7 +231,8 @@ def chunk(ctx, tag, urls, replicas, forceon, update, size, max_record_size, read
           ignore_missing, prefix):
     """Chunk inputs (local files need ./, - is stdin) into Disco-format blobs tagged TAG."""
     ddfs = _ddfs(ctx)
-    tag_urls, blob_urls = ddfs.chunk(tag, list(_inputs(urls)), replicas=replicas,
+    inputs = list(_blob_replicas(ctx, urls, ignore_missing, prefix))
+    _tag_urls, blob_urls = ddfs.chunk(tag, inputs, replicas=replicas,
                                      forceon=forceon, update=update,
                                      chunk_size=int(size * 1024 * 1024),
                                      max_record_size=int(max_record_size * 1024 * 1024),
@@ -188,8 +242,12 @@ def chunk(ctx, tag, urls, replicas, forceon, update, size, max_record_size, read
 
 
 def _import(dotted: str) -> Any:
+    """The object named by a dotted path (Disco's `reify`; -R and -T options). The module's
+    `getattr` is the subcommand of that name, hence `builtins.getattr` here."""
     module, _, attr = dotted.rpartition(".")
-    return getattr(__import__(module, fromlist=[attr]), attr)
+    if not module:
+        raise click.BadParameter(f"{dotted!r} is not a dotted name like package.module.name")
+    return builtins.getattr(importlib.import_module(module), attr)
 
 
 @cli.command()
@@ -228,15 +286,14 @@ def exists(ctx, tag):
 @click.option("-p", "--prefix", is_flag=True)
 @click.pass_context
 def find(ctx, tags, warn_missing, ignore_missing, prefix):
-    """Walk the tag graph from TAGs, printing each tag path."""
+    """Walk the tag graph from TAGs, printing each tag path (tab-separated, as Disco);
+    -w reports missing tags as `Tag not found: PATH`."""
     ddfs = _ddfs(ctx)
     for tag in _tags(ctx, tags, prefix):
         for path, children, blob_urls in ddfs.walk(tag, ignore_missing=ignore_missing
                                                    or warn_missing):
-            if children == blob_urls == () and warn_missing:
-                click.echo(f"Tag not found: {path[-1]}", err=True)
-            elif children != blob_urls:
-                click.echo(" -> ".join(path))
+            missing = children is None or (warn_missing and children == blob_urls == ())
+            click.echo(("Tag not found: " if missing else "") + "\t".join(path))
 
 
 @cli.command()
@@ -261,24 +318,30 @@ def getattr(ctx, tag, attr):  # noqa: A001 - Disco's subcommand name
 @click.option("-r", "--recursive", is_flag=True, help="also list blobs")
 @click.pass_context
 def ls(ctx, prefixes, recursive):
-    """List tags starting with PREFIXes."""
+    """List tags starting with PREFIXes (-r: each followed by its blobs and an empty line)."""
     ddfs = _ddfs(ctx)
     for prefix in prefixes or ("",):
         for tag in ddfs.list(prefix):
             click.echo(tag)
             if recursive:
-                for reps in ddfs.blobs(tag):
-                    click.echo("\t" + "\t".join(reps))
+                try:
+                    for reps in ddfs.blobs(tag):
+                        click.echo("\t".join(reps))
+                except CommError as exc:
+                    click.echo(str(exc))
+                click.echo()
 
 
 def _push_items(files, recursive, tarball, compress, include, exclude, ddfs) -> Iterator[Any]:
     for path in files:
         if tarball:
             for name, buf, _size in ddfs.tarblobs(path, compress, include, exclude):
+                click.echo(f"extracted {name}")
                 yield buf, name
         elif os.path.isdir(path):
             if not recursive:
-                raise click.UsageError(f"{path} is a directory (use -r)")
+                click.echo(f"{path} is a directory (not pushing).")
+                continue
             for root, _dirs, names in os.walk(path):
                 for name in sorted(names):
                     full = os.path.join(root, name)
@@ -344,12 +407,18 @@ def setattr(ctx, tag, attr, val):  # noqa: A001 - Disco's subcommand name
 
 @cli.command()
 @click.argument("tags", nargs=-1)
+@click.option("-p", "--prefix", is_flag=True)
 @click.pass_context
-def stat(ctx, tags):
-    """Print the tag fields except urls."""
+def stat(ctx, tags, prefix):
+    """Print the fields of each tag except its urls, tab-separated (Disco's format)."""
     ddfs = _ddfs(ctx)
-    for tag in _tags(ctx, tags, False):
-        click.echo(json.dumps({k: v for k, v in ddfs.get(tag).items() if k != "urls"}))
+    for tag in _tags(ctx, tags, prefix):
+        tag_object = ddfs.get(tag)
+        click.echo("\t".join(_field(tag_object[key]) for key in tag_object if key != "urls"))
+
+
+def _field(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
 @cli.command()
@@ -365,10 +434,10 @@ def tag(ctx, tag, urls):
 @click.argument("tags", nargs=-1)
 @click.pass_context
 def touch(ctx, tags):
-    """Create empty TAGs (existing ones are unchanged)."""
+    """Create empty TAGs (existing ones are unchanged); prints nothing, as Disco."""
     ddfs = _ddfs(ctx)
     for tag in _tags(ctx, tags, False):
-        click.echo(ddfs.tag(tag, []))
+        ddfs.tag(tag, [])
 
 
 @cli.command()

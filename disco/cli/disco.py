@@ -272,6 +272,43 @@ def nodaemon(program: Program) -> None:
     run_master(settings)
 
 
+@cli.command()
+@click.argument("host", required=False)
+@pass_program
+def debug(program: Program, host: str | None) -> None:
+    """A Python shell connected to the master (Disco: an Erlang shell in the master).
+
+    Prints the master's state (or HOST's node info) on stderr, then runs Python from
+    stdin (interactively on a terminal) with `disco` (a Disco client), `ddfs` (a DDFS client) and `settings` in scope;
+    e.g. `echo 'print(disco.joblist())' | disco debug`."""
+    import code
+    summary = debug_summary(program, host)
+    scope = {"disco": program.disco, "ddfs": program.ddfs, "settings": program.settings}
+    if sys.stdin is not None and sys.stdin.isatty():
+        code.interact(banner=summary, local=scope, exitmsg="")
+        return
+    click.echo(summary, err=True)
+    source = sys.stdin.read() if sys.stdin is not None else ""
+    exec(compile(source, "<stdin>", "exec"), scope)  # noqa: S102 - the user's own script
+
+
+def debug_summary(program: Program, host: str | None) -> str:
+    """What `disco debug` shows first: the master, its nodes (or one node) and job counts."""
+    info = program.disco.nodeinfo()
+    if host is not None:
+        if host not in info:
+            raise CLIError(f"no node {host} in the config table (nodes: {', '.join(info)})")
+        return f"{host}: {json.dumps(info[host], sort_keys=True)}"
+    statuses: dict[str, int] = {}
+    for _start, job_status, _name in program.disco.joblist():
+        statuses[job_status] = statuses.get(job_status, 0) + 1
+    connected = sum(1 for node in info.values() if node.get("connected"))
+    jobs = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) or "no jobs"
+    return (f"Disco master at {program.settings['DISCO_MASTER']} "
+            f"(version {program.disco.master_version()}): {connected}/{len(info)} nodes "
+            f"connected; {jobs}. Names: disco, ddfs, settings.")
+
+
 @cli.command(hidden=True)
 @pass_program
 def master(program: Program) -> None:

@@ -28,7 +28,7 @@ import disco.web as web_ui
 from disco.master import api
 from disco.master.config import ConfigFile
 from disco.master.events import EventLogs
-from disco.master.link import node_socket
+from disco.master.link import check_links, node_socket
 from disco.master.master import Master
 from disco.master.nodes import Cluster, NodeProcesses
 from disco.master.store import Store
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 #: seconds between timer-loop passes (retry back-offs, node timeouts); event flushes use
 #: DISCO_EVENTS_FLUSH_INTERVAL
 TICK = 0.1
+#: lateness of a timer pass (s) still counted as normal scheduling jitter
+STALL_SLACK = 0.25
 
 
 def make_app(settings: Any, start_nodes: bool = True) -> web.Application:
@@ -110,22 +112,23 @@ async def _timer_loop(master: Master) -> None:
     """Retry back-offs, event flushes and node timeouts."""
     flush_every = master.settings.get_float("DISCO_EVENTS_FLUSH_INTERVAL")
     node_timeout = master.settings.get_float("DISCO_NODE_TIMEOUT")
-    last_flush = time.time()
+    heartbeat = master.settings.get_float("DISCO_NODE_HEARTBEAT")
+    last_flush = last_pass = time.time()
     while True:
         await asyncio.sleep(TICK)
         now = time.time()
+        # a pass much later than TICK means this process did not run (machine overloaded)
+        stalled = max(0.0, now - last_pass - TICK - STALL_SLACK)
+        last_pass = now
         try:
             master.tick(now)
             master.flush_tasks()
             if now - last_flush >= flush_every:
                 master.events.flush_all()
                 last_flush = now
-            for node in master.cluster.nodes():
-                if node.link is not None and now - node.last_seen > node_timeout > 0 \
-                        and node.last_seen:
-                    log.warning("node %s silent for %.0fs: closing its link", node.host,
-                                now - node.last_seen)
-                    await node.link.ws.close()
+            for peer in check_links(master.cluster.nodes(), now, heartbeat, node_timeout,
+                                    stalled):
+                await peer.ws.close()
         except Exception:  # a bug in one pass must not stop retries and flushes for good
             log.exception("master timer pass failed")
 

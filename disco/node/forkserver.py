@@ -168,8 +168,7 @@ def _become_worker(request: dict, fds: list[int], control: socket.socket,
         os.close(fd)
     control.close()
     os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
+    _set_environ(request["env"])
     argv = request["argv"]
     sys.argv = list(argv)
     # as site.py does at start-up: PYTHONPATH entries made absolute against the cwd
@@ -177,7 +176,27 @@ def _become_worker(request: dict, fds: list[int], control: socket.socket,
                   if p]
     entries = [os.path.dirname(os.path.abspath(argv[0]))] + pythonpath + _BASE_PATH
     sys.path[:] = list(dict.fromkeys(entries))
-    importlib.invalidate_caches()
+    _forget_missing_paths()
+
+
+def _set_environ(env: dict[str, str]) -> None:
+    """Make os.environ exactly `env`, touching only what differs (most of a task's
+    environment is the server's: clearing and refilling it costs a putenv per variable)."""
+    for name in [n for n in os.environ if n not in env]:
+        del os.environ[name]
+    for name, value in env.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
+
+
+def _forget_missing_paths() -> None:
+    """Drop the import system's memory of path entries that did not exist in the server
+    (they may exist now). Cached directory finders need nothing: they re-list a directory
+    whenever its mtime changed (what a full `importlib.invalidate_caches()` adds costs
+    ~0.4 ms per task)."""
+    cache = sys.path_importer_cache
+    for path in [p for p, finder in cache.items() if finder is None]:
+        del cache[path]
 
 
 def _run_worker(argv: list[str]) -> int:

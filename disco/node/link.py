@@ -68,7 +68,12 @@ class MasterLink:
                 delay = min(delay * 2, self.retry_max)
 
     async def _session(self, http: aiohttp.ClientSession) -> None:
-        async with http.ws_connect(self.url, heartbeat=self.heartbeat, max_msg_size=0) as ws:
+        # aiohttp closes the link when a PONG takes more than heartbeat/2: with the status
+        # heartbeat that was 0.25 s in test clusters, which a loaded master missed. The master
+        # pings silent nodes itself; our pings only detect a vanished master (PONG within
+        # DISCO_NODE_TIMEOUT after 2 x DISCO_NODE_TIMEOUT of silence).
+        async with http.ws_connect(self.url, heartbeat=2 * self.timeout if self.timeout > 0
+                                   else None, max_msg_size=0) as ws:
             free, used = self._disk_usage()
             await ws.send_str(cluster.encode(cluster.hello(self.host, os.getpid(), __version__,
                                                            free, used)))

@@ -86,3 +86,23 @@ def test_labeller_memoizes_default_partition_only_for_text():
         assert label(key) == default_partition(key, 5, None)
         assert label(key) == default_partition(key, 5, None)
     assert fastpath.labeller(default_partition, 0, None)(b"x") is None
+
+
+def dedup_combiner(key, value, buf, done, params):
+    if done:
+        return ((k, b"") for k in buf)
+    buf[key] = 1
+
+
+@pytest.mark.parametrize("partitions", [0, 1])
+@pytest.mark.parametrize("data", [lines(3, 200), []])
+def test_one_buffer_combiner_matches_disco(partitions, data):
+    out: dict = {}
+
+    def adder(label):
+        return lambda k, v: out.setdefault(label, []).append((k, v))
+    constant, label = fastpath.constant_label(default_partition, partitions)
+    assert constant
+    fastpath.map_one_buffer(data, words_map, None, dedup_combiner, label, adder)
+    assert out == reference(data, words_map, None, default_partition, partitions,
+                            dedup_combiner)

@@ -17,6 +17,7 @@ pair per word (tens of millions), so these calls dominate.  Here:
 """
 from __future__ import annotations
 
+import itertools
 from typing import Any, Callable, Iterable
 
 from disco.worker.classic.func import default_partition
@@ -28,8 +29,9 @@ _TEXT = (bytes, str)
 
 def labeller(partition: Callable, partitions: Any, params: Any) -> Callable[[Any], Any]:
     """:return: ``label(key)`` -- the output label of a key (None when not partitioned)."""
-    if not partitions:
-        return lambda key: None
+    constant, value = constant_label(partition, partitions)
+    if constant:
+        return lambda key: value
     if partition is not default_partition:
         return lambda key: int(partition(key, partitions, params))
     memo: dict = {}
@@ -46,15 +48,25 @@ def labeller(partition: Callable, partitions: Any, params: Any) -> Callable[[Any
     return label
 
 
+def constant_label(partition: Callable, partitions: Any) -> tuple[bool, Any]:
+    """``(True, label)`` when every key gets the same label: not partitioned (None), or
+    Disco's default partition into one partition (``persistent_hash(key) % 1`` is 0)."""
+    if not partitions:
+        return True, None
+    if partitions == 1 and partition is default_partition:
+        return True, 0
+    return False, None
+
+
 def map_summed(entries: Iterable, fun_map: Callable, params: Any, partition: Callable,
                partitions: Any, adder: Callable) -> None:
     """``map`` with ``sum_combiner``: what `Worker.map_combined` does, without a partition
     and a combiner call per pair."""
-    pairs = (pair for entry in entries for pair in fun_map(entry, params))
-    if not partitions or partition is default_partition:
+    constant = constant_label(partition, partitions)[0]
+    if constant or partition is default_partition:
         # one running total per key, split by label at the end (labels are a function of the
-        # key); exact while keys are text or there is one label (see _mixed_keys)
-        totals, rest = _sum_text_keys(pairs, bool(partitions))
+        # key); exact while keys are text or there is one label (see _sum_text_keys)
+        totals, rest = _sum_text_keys(entries, fun_map, params, text_only=not constant)
         label = labeller(partition, partitions, params)
         buffers: dict = {}
         for key, total in totals.items():
@@ -63,6 +75,7 @@ def map_summed(entries: Iterable, fun_map: Callable, params: Any, partition: Cal
             _sum_by_label(rest, buffers, label)
     else:
         buffers = {}
+        pairs = (pair for entry in entries for pair in fun_map(entry, params))
         _sum_by_label(pairs, buffers, labeller(partition, partitions, params))
     for label_, buffer in buffers.items():
         add = adder(label_)
@@ -70,20 +83,31 @@ def map_summed(entries: Iterable, fun_map: Callable, params: Any, partition: Cal
             add(key, total)
 
 
-def _sum_text_keys(pairs: Iterable, text_only: bool) -> tuple[dict, Any]:
-    """Sum values per key until the first non-text key (when `text_only`); :return: the
-    totals and the pairs left (that key first), or None when all were summed."""
+def _sum_text_keys(entries: Iterable, fun_map: Callable, params: Any,
+                   text_only: bool) -> tuple[dict, Any]:
+    """Sum the values of each key (``int(value)``, as sum_combiner).
+
+    With `text_only` (several labels) every key entering the table is checked to be exactly
+    ``bytes`` or ``str``: such keys equal only keys of their own type and label, so one table
+    holds what sum_combiner's per-label buffers would (``1``, ``1.0`` and ``True`` are equal
+    but have different labels). Only new keys are checked -- a repeated key is found equal to
+    a checked one. At the first other key the rest of the pairs is returned (that key first)
+    for the per-label path; else (totals, None).
+    """
     totals: dict = {}
     get = totals.get
-    if not text_only:
+    entries = iter(entries)
+    for entry in entries:
+        pairs = iter(fun_map(entry, params))
         for key, value in pairs:
-            totals[key] = get(key, 0) + int(value)
-        return totals, None
-    for key, value in pairs:
-        if type(key) is bytes or type(key) is str:
-            totals[key] = get(key, 0) + int(value)
-        else:
-            return totals, _chain_one((key, value), pairs)
+            total = get(key)
+            if total is not None:
+                totals[key] = total + int(value)
+            elif not text_only or type(key) is bytes or type(key) is str:
+                totals[key] = 0 + int(value)
+            else:
+                later = (pair for entry in entries for pair in fun_map(entry, params))
+                return totals, itertools.chain([(key, value)], pairs, later)
     return totals, None
 
 
@@ -97,6 +121,20 @@ def _sum_by_label(pairs: Iterable, buffers: dict, label: Callable) -> None:
         buffer[key] = buffer.get(key, 0) + int(value)
 
 
-def _chain_one(first: Any, rest: Iterable) -> Iterable:
-    yield first
-    yield from rest
+
+
+def map_one_buffer(entries: Iterable, fun_map: Callable, params: Any, combiner: Callable,
+                   label: Any, adder: Callable) -> None:
+    """``map`` with a job's combiner when every pair gets the same label: `map_combined`
+    with one buffer and no label lookup per pair. As there, the final ``done`` call happens
+    only if the map produced a pair."""
+    buffer: dict = {}
+    seen = False
+    for entry in entries:
+        for key, value in fun_map(entry, params):
+            seen = True
+            for record in combiner(key, value, buffer, False, params) or ():
+                adder(label)(*record)
+    if seen:
+        for record in combiner(None, None, buffer, True, params) or ():
+            adder(label)(*record)

@@ -218,6 +218,9 @@ class Worker(worker.Worker):
         partition, partitions = self['partition'], self['partitions']
         if combiner is sum_combiner:  # inlined: no combiner and partition call per pair
             return fastpath.map_summed(entries, fun_map, params, partition, partitions, adder)
+        constant, label = fastpath.constant_label(partition, partitions)
+        if constant:  # one buffer: no label per pair
+            return fastpath.map_one_buffer(entries, fun_map, params, combiner, label, adder)
         label_of = fastpath.labeller(partition, partitions, params)  # memoized default
         buffers: dict = {}
         for entry in entries:
