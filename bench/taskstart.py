@@ -52,9 +52,10 @@ Worker.main()
 
 PHASES_LAUNCHER = """#!/usr/bin/env python3
 # disco-python-worker
-import os, time, json
+import os, sys, time, json
 _cpu = lambda: time.clock_gettime(time.CLOCK_PROCESS_CPUTIME_ID) * 1e3
 _marks = [("launcher", _cpu())]
+_preloaded = set(sys.modules)
 from disco.worker import Worker
 import disco.task, disco.worker.classic.worker as cw
 _send = Worker.send.__func__
@@ -64,6 +65,9 @@ def _send_marking(cls, type, payload=''):
         with open(os.path.join(os.environ["BENCH_PROFILE_DIR"], "m-%d.json" % os.getpid()),
                   "w") as f:
             json.dump(_marks, f)
+        with open(os.path.join(os.environ["BENCH_PROFILE_DIR"], "i-%d.json" % os.getpid()),
+                  "w") as f:  # modules imported after the fork (not preloaded)
+            json.dump(sorted(set(sys.modules) - _preloaded), f)
     reply = _send(cls, type, payload)
     _marks.append(("after " + type, _cpu()))
     return reply
@@ -168,6 +172,10 @@ def print_phases(files: list[str]) -> None:
     for index, (name, _value) in enumerate(runs[0]):
         values = [run[index][1] for run in runs if len(run) > index]
         print(f"  {statistics.median(values):7.2f}  {name}")
+    imported = glob.glob(os.path.join(os.path.dirname(files[0]), "i-*.json")) if files else []
+    if imported:
+        with open(imported[0]) as f:
+            print("modules imported after the fork:", ", ".join(json.load(f)) or "none")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,6 +15,7 @@ from collections import Counter
 import click
 
 from disco.cli import daemon
+from disco.cli.program import wait_for_job
 from disco.cli.corpus import expected_counts, generate_lines, write_corpus  # noqa: F401
 from disco.job import Job
 
@@ -59,7 +60,6 @@ def as_text(word) -> str:
 
 def run_demo(program, size: int = 300_000, top: int = 10, keep: bool = False) -> Counter:
     """Start a cluster if needed, count words, print the top ones, stop what we started."""
-    from disco.cli.disco import wait_for_job
     settings = program.settings
     master = daemon.Master(settings)
     started = False

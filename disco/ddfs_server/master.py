@@ -150,6 +150,7 @@ class DdfsMaster:
     async def list_tags(self, request: web.Request) -> web.Response:
         prefix = request.match_info.get("prefix", "").strip("/")
         await self.tags.refresh()
+        self.tags.check_quorum(T.LISTING_REFUSED)
         return web.json_response([n for n in self.tags.live_names() if n.startswith(prefix)])
 
     async def get_tag(self, request: web.Request) -> web.Response:

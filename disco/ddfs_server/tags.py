@@ -73,6 +73,17 @@ class Busy(TagError):
     status, message = 503, "Temporary server error. Try again."
 
 
+class TooManyFailedNodes(TagError):
+    """DDFS_TAG_MIN_REPLICAS or more nodes are unreachable: a tag read could miss the newest
+    version, so Disco refuses (500, its ``too_many_failed_nodes`` error text)."""
+
+    status, message = 500, "Internal server error: too_many_failed_nodes"
+
+
+#: Disco's text for a refused tag listing (`GET /ddfs/tags`), formatted without the space
+LISTING_REFUSED = "Internal server error:too_many_failed_nodes"
+
+
 def format_last_modified(unix: float) -> str:
     return time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(unix))
 

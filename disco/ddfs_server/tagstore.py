@@ -53,6 +53,8 @@ class TagStore:
         self.cache: dict[str, T.TagContent] = {}
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.scanned: set[str] = set()
+        #: hosts scanned at least once by this master (the index holds their tags)
+        self.ever_scanned: set[str] = set()
         self.deleted_at: dict[str, float] = {}
         #: blob names tagged since the current GC snapshot (GC never deletes them)
         self.recently_tagged: set[str] = set()
@@ -78,6 +80,7 @@ class TagStore:
                 if found is not None:
                     self._merge(node.host, found)
                     self.scanned.add(node.host)
+                    self.ever_scanned.add(node.host)
             if todo:
                 await self._load_deleted()
 
@@ -110,8 +113,35 @@ class TagStore:
     def live_names(self) -> list[str]:
         return sorted(n for n in self.index if n != DELETED_TAG and not self.is_deleted(n))
 
-    async def load(self, name: str) -> T.TagContent | None:
-        """The current content of a tag, None if it does not exist (or is deleted)."""
+    def failed_nodes(self) -> list[str]:
+        """Hosts whose tags the master cannot see now: not connected, or their tag scan
+        failed (Disco: read-blacklisted nodes plus nodes whose call failed)."""
+        return sorted(h for h, n in self.nodes().items()
+                      if not n.connected or h not in self.scanned)
+
+    def quorum_ok(self) -> bool:
+        """Disco's rule: tags are safe to read while fewer than DDFS_TAG_MIN_REPLICAS nodes
+        are unreachable."""
+        return len(self.failed_nodes()) < self.config.ddfs_tag_min_replicas
+
+    def check_quorum(self, message: str | None = None) -> None:
+        """Raise TooManyFailedNodes unless :meth:`quorum_ok`."""
+        if not self.quorum_ok():
+            log.warning("ddfs: refusing a tag read: nodes unreachable: %s (DDFS_TAG_MIN_REPLICAS"
+                        "=%d)", ", ".join(self.failed_nodes()), self.config.ddfs_tag_min_replicas)
+            raise T.TooManyFailedNodes(message)
+
+    def _index_complete(self) -> bool:
+        return all(h in self.ever_scanned for h in self.nodes())
+
+    async def load(self, name: str, check: bool = False) -> T.TagContent | None:
+        """The current content of a tag, None if it does not exist (or is deleted).
+
+        With `check` (client requests), reading a tag from the nodes follows Disco's
+        DDFS_TAG_MIN_REPLICAS rule (:meth:`check_quorum`), as Disco's tag server did when it
+        loaded a tag: a cached tag is served, and a name missing from a complete index is
+        "not found" without asking the nodes.
+        """
         if self._unscanned():
             await self.refresh()     # e.g. just after a master restart
         if self.is_deleted(name):
@@ -120,7 +150,11 @@ class TagStore:
             return self.cache[name]
         loc = self.index.get(name)
         if loc is None:
+            if check and not self._index_complete():
+                self.check_quorum()
             return None
+        if check:
+            self.check_quorum()
         content = await self._fetch(name, loc)
         self.cache[name] = content
         return content
@@ -202,7 +236,7 @@ class TagStore:
             return await self._update_locked(name, urls, token, update)
 
     async def _update_locked(self, name: str, urls: list, token: Any, update: bool) -> list[str]:
-        old = await self.load(name)
+        old = await self.load(name, check=token is not T.INTERNAL)
         T.authorize("write", token, old)
         changed, merged = T.merge_urls(urls, old.urls if old else None, update)
         self._note_tagged(urls)
@@ -218,7 +252,7 @@ class TagStore:
     async def update_delayed(self, name: str, urls: list, token: Any, update: bool) -> list[str]:
         """Batch updates arriving within DDFS_DELAYED_FLUSH seconds into one new version."""
         async with self.locks[name]:
-            old = await self.load(name)
+            old = await self.load(name, check=True)
             if old is None:
                 return await self._update_locked(name, urls, token, update)
             T.authorize("write", token, old)
@@ -256,7 +290,7 @@ class TagStore:
 
     async def put_attr(self, name: str, attr: str, value: Any, token: Any) -> list[str]:
         async with self.locks[name]:
-            old = await self.load(name)
+            old = await self.load(name, check=True)
             T.authorize("write", token, old)
             if attr == "ddfs:urls":
                 self._note_tagged(value)
@@ -268,7 +302,7 @@ class TagStore:
 
     async def delete_attr(self, name: str, attr: str, token: Any) -> None:
         async with self.locks[name]:
-            old = await self.load(name)
+            old = await self.load(name, check=True)
             if old is None:
                 raise T.TagNotFound()
             T.authorize("write", token, old)
@@ -278,7 +312,7 @@ class TagStore:
 
     async def delete(self, name: str, token: Any) -> None:
         async with self.locks[name]:
-            old = await self.load(name)
+            old = await self.load(name, check=True)
             if old is None:
                 return
             T.authorize("write", token, old)
@@ -286,7 +320,7 @@ class TagStore:
             self.cache.pop(name, None)
 
     async def get(self, name: str, token: Any) -> tuple[T.TagContent, str]:
-        content = await self.load(name)
+        content = await self.load(name, check=True)
         if content is None:
             raise T.TagNotFound()
         return content, T.authorize("read", token, content)
