@@ -67,7 +67,7 @@ def _send_marking(cls, type, payload=''):
             json.dump(_marks, f)
         with open(os.path.join(os.environ["BENCH_PROFILE_DIR"], "i-%d.json" % os.getpid()),
                   "w") as f:  # modules imported after the fork (not preloaded)
-            json.dump(sorted(set(sys.modules) - _preloaded), f)
+            json.dump(sorted("%s (%s)" % (n, getattr(sys.modules[n], "__file__", "")) for n in set(sys.modules) - _preloaded), f)
     reply = _send(cls, type, payload)
     _marks.append(("after " + type, _cpu()))
     return reply

@@ -9,8 +9,10 @@ Reads fall back to the next replica when one is unreachable, with a short connec
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import http.client
+import inspect
 import io
 import json
 import logging
@@ -18,6 +20,7 @@ import os
 import random
 import re
 import shutil
+import sys
 import tarfile
 import tempfile
 import time
@@ -399,13 +402,23 @@ class DDFS:
     def chunk(self, tag: Any, urls: Iterable, replicas: int | None = None,
               forceon: Iterable[str] = (), retries: int = 10, delayed: bool = False,
               update: bool = False, token: str | None = None, chunk_size: int = CHUNK_SIZE,
-              max_record_size: int = MAX_RECORD_SIZE, **kwargs: Any) -> tuple[Any, list]:
-        """Read records of each input, pack them into Disco-format chunks, push and tag them."""
-        reader = kwargs.get("reader")
+              max_record_size: int = MAX_RECORD_SIZE, input_stream: Any = None,
+              **kwargs: Any) -> tuple[Any, list]:
+        """Read records of each input, pack them into Disco-format chunks, push and tag them.
+
+        An input is a URL or a replica list; ``-`` is ``sys.stdin.buffer`` (size unknown) and
+        a URL without a scheme is a local file.  ``reader=f(fd, size, url[, params])`` turns
+        an opened input into records (default: its lines).  ``input_stream`` (a function of
+        that form or a sequence of them, as in ``result_iterator``; ``ddfs chunk -T``) opens
+        each input instead of the built-in opener; stdin is already open, so it is not
+        passed through them.  ``params`` is given to 4-argument streams and readers.
+        """
+        reader, params = kwargs.get("reader"), kwargs.get("params")
+        streams = _stream_list(input_stream)
         blobs = []
         for reps in urls:
             reps = [reps] if isinstance(reps, str) else list(reps)
-            records = self._records(reps, reader)
+            records = self._records(reps, reader, streams, params)
             for n, chunk in enumerate(_chunks(records, chunk_size, max_record_size)):
                 name = self.safe_name(f"{os.path.basename(reps[0])}-{n}")
                 blobs.append(self._push((io.BytesIO(chunk), name), replicas=replicas,
@@ -429,20 +442,28 @@ class DDFS:
                 yield name, io.BytesIO(data), len(data)
 
     # -- internals ----------------------------------------------------------------------------
-    def _records(self, replicas: list[str], reader: Any) -> Iterator[Any]:
+    def _records(self, replicas: list[str], reader: Any, streams: list | None = None,
+                 params: Any = None) -> Iterator[Any]:
+        """The records of one input (see :meth:`chunk`); every opened file is closed after."""
         url = replicas[0]
-        if url == "-" or "://" not in url:
-            stream: Any = open(url, "rb") if url != "-" else os.fdopen(0, "rb", closefd=False)
-            size = os.fstat(stream.fileno()).st_size
-        elif url.startswith("file://"):
-            stream = open(url[len("file://"):], "rb")
-            size = os.fstat(stream.fileno()).st_size
-        else:
-            stream = self.open_replicas(replicas)
-            size = len(stream)
-            stream = io.BufferedReader(stream, COPY_BUFFER)
-        with stream:
-            yield from (reader(stream, size, url) if reader else stream)
+        with contextlib.ExitStack() as opened:
+            if url == "-":
+                stream, size = _stdin(), None
+            elif streams:
+                stream, size, url = _open_chain(streams, url, params, opened)
+            else:
+                stream, size = self._open_input(replicas)
+                opened.callback(stream.close)
+            yield from (_call_stream(reader, stream, size, url, params) if reader else stream)
+
+    def _open_input(self, replicas: list[str]) -> tuple[Any, int]:
+        """A local path, ``file://`` URL or remote replica list, opened for reading."""
+        url = replicas[0]
+        if "://" not in url or url.startswith("file://"):
+            stream: Any = open(url[len("file://"):] if "://" in url else url, "rb")
+            return stream, os.fstat(stream.fileno()).st_size
+        remote = self.open_replicas(replicas)
+        return io.BufferedReader(remote, COPY_BUFFER), len(remote)
 
     def _push(self, aim: tuple[Any, str], replicas: int | None = None, forceon: list = (),
               exclude: list = (), retries: int = 10) -> list[str]:
@@ -547,6 +568,59 @@ class _Spooled:
     def __exit__(self, *_exc: Any) -> None:
         if self.temp:
             os.unlink(self.temp)
+
+
+def _stdin() -> Any:
+    """The current ``sys.stdin`` as bytes (works when a caller replaced ``sys.stdin``)."""
+    return getattr(sys.stdin, "buffer", sys.stdin)
+
+
+def _stream_list(input_stream: Any) -> list:
+    """``None``, one stream function or a sequence of them -> a list of functions."""
+    if input_stream is None:
+        return []
+    if callable(input_stream):
+        return [input_stream]
+    return [s for s in input_stream if s]
+
+
+def _takes_params(function: Any) -> bool:
+    """True when ``function`` takes a 4th positional argument (``params``)."""
+    try:
+        positional = [p for p in inspect.signature(function).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return False
+    return len(positional) >= 4
+
+
+def _call_stream(function: Any, fd: Any, size: Any, url: str, params: Any) -> Any:
+    """``function(fd, size, url[, params])``, as Disco's input streams and readers are called."""
+    if _takes_params(function):
+        return function(fd, size, url, params)
+    return function(fd, size, url)
+
+
+def _open_chain(streams: list, url: str, params: Any,
+                opened: contextlib.ExitStack) -> tuple[Any, Any, str]:
+    """Open ``url`` through a chain of input streams, starting from ``(None, None, url)``.
+
+    A 3-tuple result is ``(fd, size, url)``, a 2-tuple ``(fd, url)``, anything else the new
+    ``fd``; each fd with a ``close`` is closed by ``opened``.
+    """
+    fd: Any = None
+    size: Any = None
+    for function in streams:
+        result = _call_stream(function, fd, size, url, params)
+        if isinstance(result, tuple) and len(result) == 3:
+            fd, size, url = result
+        elif isinstance(result, tuple) and len(result) == 2:
+            fd, url = result
+        else:
+            fd = result
+        if hasattr(fd, "close"):
+            opened.callback(fd.close)
+    return fd, size, url
 
 
 def _chunks(records: Iterable[Any], chunk_size: int, max_record_size: int) -> Iterator[bytes]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import time
 from io import BytesIO
 from typing import Any
@@ -39,9 +40,29 @@ def safe_name(text: str) -> str:
 
 
 def read_jobdata(jobfile: str) -> bytes:
-    """:return: the jobdata section of the job pack file at ``jobfile``."""
+    """:return: the jobdata section of the job pack file at ``jobfile``.
+
+    Only the header and the jobdata are read (the job home zip in between may be large,
+    and every task reads this); a header that does not look right gets the full parse,
+    which raises the codec's error."""
     with open(jobfile, 'rb') as handle:
-        return jobpack_codec.parse(handle.read(), validate=False).jobdata
+        head = handle.read(jobpack_codec.HEADER_SIZE)
+        data_at = _jobdata_offset(head, os.fstat(handle.fileno()).st_size)
+        if data_at is None:
+            return jobpack_codec.parse(head + handle.read(), validate=False).jobdata
+        handle.seek(data_at)
+        return handle.read()
+
+
+def _jobdata_offset(head: bytes, size: int) -> int | None:
+    if len(head) < jobpack_codec.HEADER_SIZE:
+        return None
+    magic_version, dict_at, envs_at, home_at, data_at = struct.unpack_from(
+        jobpack_codec.HEADER_FORMAT, head)
+    if (magic_version >> 16 != jobpack_codec.MAGIC or dict_at != jobpack_codec.HEADER_SIZE
+            or not dict_at < envs_at <= home_at <= data_at <= size):
+        return None
+    return data_at
 
 
 class Task(object):

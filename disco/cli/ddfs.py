@@ -223,7 +223,8 @@ def chtok(ctx, tag, token, read, write):
 @click.option("-S", "--size", type=float, default=64, help="chunk size (MB)")
 @click.option("-Z", "--max-record-size", type=float, default=1, help="MB")
 @click.option("-R", "--reader", default=None)
-@click.option("-T", "--stream", default=None, hidden=True)
+@click.option("-T", "--stream", default=None,
+              help="input streams that open each input (comma-separated dotted names)")
 @click.option("-i", "--ignore-missing", is_flag=True)
 @click.option("-p", "--prefix", is_flag=True)
 @click.pass_context
@@ -236,9 +237,22 @@ def chunk(ctx, tag, urls, replicas, forceon, update, size, max_record_size, read
                                      forceon=forceon, update=update,
                                      chunk_size=int(size * 1024 * 1024),
                                      max_record_size=int(max_record_size * 1024 * 1024),
-                                     reader=_import(reader) if reader else None)
+                                     reader=_import(reader) if reader else None,
+                                     input_stream=_import_streams(stream))
     for reps in blob_urls:
         click.echo("created: " + "\t".join(reps))
+
+
+def _import_streams(names: str | None) -> list | None:
+    """-T: comma-separated dotted names, each a stream function or a tuple of them (like
+    ``disco.worker.task_io.gzip_line_stream``); None when not given."""
+    if not names:
+        return None
+    streams: list = []
+    for name in names.split(","):
+        found = _import(name.strip())
+        streams.extend(found if isinstance(found, (tuple, list)) else [found])
+    return streams
 
 
 def _import(dotted: str) -> Any:

@@ -109,6 +109,18 @@ async def read_body_up_to(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+@routes.get("/internal/node/jobs")
+async def node_jobs(request: web.Request) -> web.Response:
+    """``{"active": [job...], "purged": [job...]}`` for the nodes' temp GC (ours, internal):
+    purged jobs are remembered for DISCO_PURGED_KEEP seconds (Disco: 24 h, in memory)."""
+    master = master_of(request)
+    cutoff = time.time() - float(master.settings.get("DISCO_PURGED_KEEP", 86400))
+    for name in [n for n, at in master.purged.items() if at < cutoff]:
+        del master.purged[name]
+    active = [e.name for e in master.jobs.values() if e.status == "active"]
+    return reply({"active": active, "purged": sorted(master.purged)})
+
+
 @routes.get("/disco/ctrl/joblist")
 async def joblist(request: web.Request) -> web.Response:
     jobs = sorted(master_of(request).jobs.values(), key=lambda e: e.record["start"], reverse=True)

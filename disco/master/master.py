@@ -70,6 +70,8 @@ class Master:
         self._resumed: set[str] = set()
         self._pending_resume: list[JobEntry] = []
         self._resume_deadline: float | None = None
+        #: job -> time it was purged; nodes' temp GC removes leftovers (GET /internal/node/jobs)
+        self.purged: dict[str, float] = {}
 
     # ---- start-up --------------------------------------------------------------------------
 
@@ -488,6 +490,7 @@ class Master:
         await self.store.delete_job(name)
         if purge_nodes:
             self.broadcast(link.purge_job(name))
+            self.purged[name] = time.time()
 
     async def wait_any(self, names: list[str], timeout: float) -> None:
         """Wait until any of the named active jobs ends, or `timeout` seconds."""

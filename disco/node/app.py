@@ -33,6 +33,7 @@ from disco.node.supervisor import (
     TaskRunner,
     worker_base_env,
 )
+from disco.node.tempgc import TempGC
 from disco.protocol import cluster
 from disco.serving import serve_file
 
@@ -62,6 +63,9 @@ class Node:
         self._link_task: asyncio.Task | None = None
         self._ddfs = None  # DDFS client for save_results uploads, made on first use
         self.metrics = NodeMetrics(host)
+        self.tempgc = TempGC(settings, host, master_url, self.disco_data,
+                             lambda: ddfs_client(master_url, settings))
+        self._tempgc_task: asyncio.Task | None = None
         heartbeat = settings.get_float("DISCO_NODE_HEARTBEAT")
         self.link = MasterLink(master_url, host, heartbeat=heartbeat,
                                timeout=settings.get_float("DISCO_NODE_TIMEOUT"),
@@ -86,6 +90,7 @@ class Node:
             await self._bind(get_app, self.settings.get_int("DISCO_PORT"))
         await self._bind(put_app, self.settings.get_int("DDFS_PUT_PORT"))
         self._link_task = asyncio.create_task(self.link.run())
+        self._tempgc_task = asyncio.create_task(self.tempgc.run(), name="temp-gc")
         log.info("node %s started (co-located with master: %s)", self.host, self.co_located)
 
     async def stop(self) -> None:
@@ -93,6 +98,9 @@ class Node:
         if self._link_task is not None:
             self._link_task.cancel()
             await asyncio.gather(self._link_task, return_exceptions=True)
+        if self._tempgc_task is not None:
+            self._tempgc_task.cancel()
+            await asyncio.gather(self._tempgc_task, return_exceptions=True)
         if self._runs:
             await asyncio.wait(self._runs, timeout=10)
         for runner in self._web_runners:
@@ -232,7 +240,7 @@ class Node:
         self.kill_job(job)
         self.jobhomes.forget(job)
         path = self.jobhomes.path(job)
-        run = asyncio.create_task(asyncio.to_thread(shutil.rmtree, path, True))
+        run = asyncio.create_task(asyncio.to_thread(self.tempgc.purge_now, job, path))
         self._runs.add(run)
         run.add_done_callback(self._runs.discard)
 
