@@ -174,24 +174,23 @@ class Worker(worker.Worker):
         interval = self['status_interval']
         template = STATUS_TEMPLATES[stage]
         counter = itertools.count()
-        records = map(_first, zip(iterable, counter))
+        records = builtins.map(_first, zip(iterable, counter))  # (`map` here is func.map)
 
         def chunks() -> Iterator[Iterable]:
-            peeks = 0  # next(counter) below advances it: what we took ourselves
-            if not interval:
-                yield records
-            else:
+            taken = 0  # values we took from the counter ourselves (to read it)
+            count = 0
+            if interval:
                 while True:
                     yield itertools.islice(records, interval)
-                    count = next(counter) - peeks
-                    peeks += 1
-                    if count % interval or count == 0:
+                    previous, count = count, next(counter) - taken
+                    taken += 1
+                    if count - previous < interval:
                         break  # a short chunk: the records ran out
                     self.send('MSG', template.format(count))
-                    if count != next(counter) - peeks - 1:  # (never: nothing read between)
-                        break
-                    peeks += 1
-            self.send('MSG', "Done: " + template.format(next(counter) - peeks))
+            else:
+                yield records
+                count = next(counter) - taken
+            self.send('MSG', "Done: " + template.format(count))
         return itertools.chain.from_iterable(chunks())
 
     # ---------------------------------------------------------------- stages
