@@ -23,6 +23,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from disco.cli.daemon import tail
+
 log = logging.getLogger(__name__)
 
 #: Hosts of the default multi-node cluster: distinct loopback addresses, one node each.
@@ -418,17 +420,6 @@ class LocalCluster:
 
     def __repr__(self) -> str:
         return f"<LocalCluster {self.master_url} hosts={list(self.hosts)} root={self.root}>"
-
-
-def tail(path: str, lines: int) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 64 * 1024))
-            data = f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    return "\n".join(data.splitlines()[-lines:])
 
 
 def run_cli(*args: str, env: Mapping[str, str] | None = None, input: bytes | str | None = None,

@@ -22,6 +22,7 @@ import cProfile
 import gzip
 import heapq
 import io
+import itertools
 import os
 import random
 import sys
@@ -30,6 +31,7 @@ import time
 import traceback
 import zipfile
 from itertools import islice
+from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator
 
 from disco import comm, sysutil
@@ -53,6 +55,8 @@ LAUNCHER_SOURCE = ('#!/usr/bin/env python3\n'
                    '# disco-python-worker\n'
                    'from disco.worker import Worker\n'
                    'Worker.main()\n')
+
+_first = itemgetter(0)
 
 #: Replies that never come: the node kills the worker after these messages.
 NO_REPLY = frozenset(('DONE', 'ERROR', 'FATAL'))
@@ -761,15 +765,17 @@ class InputIter(object):
             except (DataError, OSError) as error:  # this replica is unreadable: try another
                 self.errors.append(str(error))
                 continue
+            # records counted by a counter zipped alongside: no Python loop per record
+            counted = itertools.count()
             try:
                 records = iter(stream)
                 if done:
                     _skip(records, done)
-                for done, record in enumerate(records, done + 1):
-                    yield record
+                yield from map(_first, zip(records, counted))
                 return
             except (DataError, OSError) as error:
                 self.errors.append(str(error))
+                done += next(counted)  # the records yielded from this replica
             finally:
                 _close(stream)
         raise DataError("Unable to read input: {0}".format('; '.join(self.errors)),
@@ -816,8 +822,9 @@ class SerialInput(object):
         self.open = open
 
     def __iter__(self) -> Iterator:
-        for input in self.inputs:
-            yield from Input(input, task=self.task, open=self.open)
+        # chained in C: a generator here resumed once per record
+        return itertools.chain.from_iterable(Input(input, task=self.task, open=self.open)
+                                             for input in self.inputs)
 
 
 class ParallelInput(SerialInput):
