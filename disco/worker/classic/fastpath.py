@@ -18,7 +18,7 @@ pair per word (tens of millions), so these calls dominate.  Here:
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from disco.worker.classic.func import default_partition
 
@@ -75,7 +75,7 @@ def map_summed(entries: Iterable, fun_map: Callable, params: Any, partition: Cal
             _sum_by_label(rest, buffers, label)
     else:
         buffers = {}
-        pairs = (pair for entry in entries for pair in fun_map(entry, params))
+        pairs = map_pairs(entries, fun_map, params)
         _sum_by_label(pairs, buffers, labeller(partition, partitions, params))
     for label_, buffer in buffers.items():
         add = adder(label_)
@@ -96,19 +96,23 @@ def _sum_text_keys(entries: Iterable, fun_map: Callable, params: Any,
     """
     totals: dict = {}
     get = totals.get
-    entries = iter(entries)
-    for entry in entries:
-        pairs = iter(fun_map(entry, params))
-        for key, value in pairs:
-            total = get(key)
-            if total is not None:
-                totals[key] = total + int(value)
-            elif not text_only or type(key) is bytes or type(key) is str:
-                totals[key] = 0 + int(value)
-            else:
-                later = (pair for entry in entries for pair in fun_map(entry, params))
-                return totals, itertools.chain([(key, value)], pairs, later)
+    pairs = map_pairs(entries, fun_map, params)
+    for key, value in pairs:
+        total = get(key)
+        if total is not None:
+            totals[key] = total + int(value)
+        elif not text_only or type(key) is bytes or type(key) is str:
+            totals[key] = 0 + int(value)
+        else:
+            return totals, itertools.chain([(key, value)], pairs)
     return totals, None
+
+
+def map_pairs(entries: Iterable, fun_map: Callable, params: Any) -> Iterator:
+    """Every ``(key, value)`` of ``fun_map(entry, params)`` for each entry, in order, each
+    entry mapped when its pairs are reached: the two-level loop run by C iterators (a
+    Python loop over the entries cost a frame step per input line)."""
+    return itertools.chain.from_iterable(map(fun_map, entries, itertools.repeat(params)))
 
 
 def _sum_by_label(pairs: Iterable, buffers: dict, label: Callable) -> None:
@@ -130,10 +134,11 @@ def map_one_buffer(entries: Iterable, fun_map: Callable, params: Any, combiner: 
     only if the map produced a pair."""
     buffer: dict = {}
     seen = False
-    for entry in entries:
-        for key, value in fun_map(entry, params):
-            seen = True
-            for record in combiner(key, value, buffer, False, params) or ():
+    for key, value in map_pairs(entries, fun_map, params):
+        seen = True
+        records = combiner(key, value, buffer, False, params)
+        if records:  # None (or empty) for most pairs: nothing to iterate
+            for record in records:
                 adder(label)(*record)
     if seen:
         for record in combiner(None, None, buffer, True, params) or ():

@@ -212,24 +212,21 @@ class Worker(worker.Worker):
 
     def map_plain(self, entries: Iterable, params: Any, adder: Callable,
                   label: Any = None) -> None:
-        fun_map, add = self['map'], None
-        for entry in entries:
-            for key, value in fun_map(entry, params):
-                if add is None:
-                    add = adder(label)
-                add(key, value)
+        add = None
+        for key, value in fastpath.map_pairs(entries, self['map'], params):
+            if add is None:
+                add = adder(label)
+            add(key, value)
 
     def map_partitioned(self, entries: Iterable, params: Any, adder: Callable) -> None:
         label_of = fastpath.labeller(self['partition'], self['partitions'], params)
-        fun_map = self['map']
         adds: dict = {}
-        for entry in entries:
-            for key, value in fun_map(entry, params):
-                label = label_of(key)
-                add = adds.get(label)
-                if add is None:
-                    add = adds[label] = adder(label)
-                add(key, value)
+        for key, value in fastpath.map_pairs(entries, self['map'], params):
+            label = label_of(key)
+            add = adds.get(label)
+            if add is None:
+                add = adds[label] = adder(label)
+            add(key, value)
 
     def map_combined(self, entries: Iterable, params: Any, adder: Callable) -> None:
         fun_map, combiner = self['map'], self['combiner']
