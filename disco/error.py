@@ -74,6 +74,23 @@ class CommError(DataError):
     """
 
 
+class InputNotFound(DiscoError):
+    """Every replica of a job input answered "does not exist" (a missing file, HTTP 404).
+
+    Not a DataError: running the task again cannot help, so the job fails at once and
+    names the input, instead of retrying up to ``max_failure_rate`` times.
+    """
+
+    status = 404
+
+    def __init__(self, url: Any, reasons: list[str]) -> None:
+        super().__init__(url, reasons)
+        self.url, self.reasons = url, reasons
+
+    def __str__(self) -> str:
+        return f"Input not found: {self.url} ({'; '.join(self.reasons)})"
+
+
 class ProtocolError(DiscoError):
     """A peer broke a wire protocol (worker protocol, master <-> node link)."""
 

@@ -196,16 +196,18 @@ class JobCoordinator:
 
     def input_failed(self, task_id: int, attempt: int, host: str, input_id: int,
                      now: float) -> list:
-        """Every replica of one input failed: re-run its producer if we know it, then retry."""
+        """Every replica of one input failed: re-run the task that produced it, if any.
+
+        The task's own outcome comes from its worker, which reports ERROR (retried) or,
+        when the input does not exist at all, FATAL with the input named.
+        """
         task = self._current(task_id, attempt)
         if task is None:
             return []
         producer = task.inputs[input_id].producer if 0 <= input_id < len(task.inputs) else None
-        acts = self.task_failed(task_id, attempt, host, cluster.KIND_ERROR,
-                                f"Input {input_id} failed", now)
-        if producer is not None and self.status == "active":
-            acts += self._rewind({producer}, now, f"input {input_id} of task {task_id} failed")
-        return acts
+        if producer is None or self.status != "active":
+            return []
+        return self._rewind({producer}, now, f"input {input_id} of task {task_id} failed")
 
     def node_lost(self, host: str, now: float) -> list:
         """A node's link closed: fail its running tasks and re-create data it held."""

@@ -35,7 +35,7 @@ from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator
 
 from disco import comm, sysutil
-from disco.error import DataError
+from disco.error import CommError, DataError, InputNotFound
 from disco.fileutils import AtomicFile, DiscoOutput, Wait
 from disco.protocol.framing import encode, read_message
 from disco.settings import DiscoSettings
@@ -756,14 +756,29 @@ class InputIter(object):
         self.open = open or default_open
         self.start = start
         self.errors: list = []
+        #: whether each failed replica is a job input that does not exist (not "cannot reach",
+        #: and not the cluster's own data, which the master can recompute)
+        self.missing: list = []
 
     def __iter__(self) -> Iterator:
+        try:
+            yield from self._records()
+        except DataError:
+            if self.missing and all(self.missing):
+                raise InputNotFound(str(self.urls.input), self.errors) from None
+            raise
+
+    def _failed(self, url: str, error: Exception) -> None:
+        self.errors.append(str(error))
+        self.missing.append(is_missing(error) and not url.startswith(CLUSTER_SCHEMES))
+
+    def _records(self) -> Iterator:
         done = self.start
         for url in self.urls:
             try:
                 stream = self.open(url)
             except (DataError, OSError) as error:  # this replica is unreadable: try another
-                self.errors.append(str(error))
+                self._failed(url, error)
                 continue
             # records counted by a counter zipped alongside: no Python loop per record
             counted = itertools.count()
@@ -774,12 +789,26 @@ class InputIter(object):
                 yield from map(_first, zip(records, counted))
                 return
             except (DataError, OSError) as error:
-                self.errors.append(str(error))
+                self._failed(url, error)
                 done += next(counted)  # the records yielded from this replica
             finally:
                 _close(stream)
         raise DataError("Unable to read input: {0}".format('; '.join(self.errors)),
                         str(self.urls.input))
+
+
+#: URLs of data the cluster itself holds (task outputs, DDFS blobs): when missing, the task
+#: fails with ERROR so the master can re-run their producers
+CLUSTER_SCHEMES = ('disco://', 'dir://')
+
+
+def is_missing(error: Exception) -> bool:
+    """Whether a replica's failure means it does not exist (no point retrying)."""
+    if isinstance(error, FileNotFoundError):
+        return True
+    if isinstance(error, CommError):
+        return error.code == 404
+    return isinstance(error.__cause__, FileNotFoundError)
 
 
 def _skip(records: Iterator, count: int) -> None:
