@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from disco.ddfs_server import node as ddfs_node
-from disco.node.forkserver import ForkLauncher
+from disco.node.forkserver import ZYGOTE_IDLE, ForkLauncher
 from disco.node.jobhome import JobHomes
 from disco.node.link import MasterLink
 from disco.node.metrics import NodeMetrics, add_metrics_route
@@ -51,7 +51,8 @@ class Node:
         self.disco_data = settings.get_path("DISCO_DATA")
         self.ddfs_data = settings.get_path("DDFS_DATA")
         self.config = SupervisorConfig.from_settings(settings)
-        self.launcher = launcher or ForkLauncher(ExecLauncher())
+        self.launcher = launcher or ForkLauncher(ExecLauncher(),
+                                                 zygote_idle=_zygote_idle(settings))
         self.base_env = worker_base_env()
         self.jobhomes = JobHomes(self.disco_data, host,
                                  jobpack_max=settings.get_int("DISCO_JOBPACK_MAX"))
@@ -231,6 +232,13 @@ class Node:
         for key, runner in list(self.runners.items()):
             if key[0] == job:
                 runner.kill()
+        self._forget_zygote(job)
+
+    def _forget_zygote(self, job: str) -> None:
+        """The job runs no more tasks here: its zygote (`disco.node.forkserver`) may exit."""
+        forget = getattr(self.launcher, "forget_job", None)
+        if forget is not None:
+            forget(self.jobhomes.path(job))
 
     def kill_all(self) -> None:
         for runner in list(self.runners.values()):
@@ -243,6 +251,12 @@ class Node:
         run = asyncio.create_task(asyncio.to_thread(self.tempgc.purge_now, job, path))
         self._runs.add(run)
         run.add_done_callback(self._runs.discard)
+
+
+def _zygote_idle(settings: Any) -> float:
+    """`DISCO_NODE_ZYGOTE_IDLE`: seconds a job's zygote outlives its last task (0: none)."""
+    value = settings.get("DISCO_NODE_ZYGOTE_IDLE")
+    return ZYGOTE_IDLE if value in (None, "") else float(value)
 
 
 def _key(message: dict) -> TaskKey:

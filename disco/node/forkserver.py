@@ -17,6 +17,20 @@ node -> server `{"argv", "cwd", "env"}` + 2 fds (stdin, output); server -> node 
 
 Jobs whose environment changes interpreter start-up variables (PYTHONHASHSEED, PYTHONHOME ...)
 are exec'd as usual, since a forked child cannot change them.
+
+Per-job zygotes (`ZYGOTE_IDLE` > 0, the node's `DISCO_NODE_ZYGOTE_IDLE`): on a job's first
+task the server forks a *zygote* for that job home, which imports what the job's tasks import
+(unpickles the job pack's jobdata, imports the worker's `required_modules`, with the job's
+sys.path, cwd and environment; the unpickled objects are dropped) and then forks the job's
+tasks exactly as the server would: each task is still its own process with its own pipes,
+session, cwd and environment, so no state passes from one task to the next. Requests go
+server -> zygote over a private socket pair; replies and exit reports come back through the
+server, which thus knows a zygote's running tasks (reported SIGKILL'd if the zygote dies).
+A zygote stops forking when the node sends `{"forget": job home}` (job killed or purged) or
+after `ZYGOTE_IDLE` seconds without a task, and exits once its running tasks have ended. A
+job whose imports start threads gets no zygote (a fork of a threaded process can deadlock).
+Differences from forking each task from the server: the job's module-level code runs once per
+job and node, and what it prints goes to the node's output, not to a task's.
 """
 from __future__ import annotations
 
@@ -32,6 +46,8 @@ import select
 import signal
 import socket
 import sys
+import threading
+import time
 import traceback
 import types
 from typing import Any
@@ -63,6 +79,11 @@ STARTUP_VARIABLES = ("PYTHONHASHSEED", "PYTHONHOME", "PYTHONOPTIMIZE", "PYTHONDO
                      "PYTHONTRACEMALLOC", "PYTHONEXECUTABLE")
 #: dynamic loader variables: read by ld.so at exec only
 LOADER_VARIABLES = ("LD_LIBRARY_PATH", "LD_PRELOAD")
+#: the job pack's name in a job home (`disco.node.jobhome.JOBFILE`; not imported from there:
+#: the server would import aiohttp with it)
+JOBFILE = "jobfile"
+#: seconds a job's zygote may stay unused before it exits (0: no zygotes)
+ZYGOTE_IDLE = 30.0
 
 
 def is_python_worker(path: str) -> bool:
@@ -102,23 +123,54 @@ def _has_shared_libraries(search_path: str, cwd: str) -> bool:
 
 # ---- the server process -------------------------------------------------------------------
 
-def serve(control: socket.socket) -> None:
-    """The fork server's loop: fork on request, report exits, until the node goes away."""
+class _Zygote:
+    """The server's record of one job's zygote: its pid, its socket, its live children,
+    whether a fork request is waiting for its reply, and when it was last asked to fork."""
+
+    def __init__(self, pid: int, sock: socket.socket, cwd: str) -> None:
+        self.pid, self.sock, self.cwd = pid, sock, cwd
+        self.children: set[int] = set()
+        self.pending = False
+        self.last_used = time.monotonic()
+
+
+def serve(control: socket.socket, zygote_idle: float = 0.0) -> None:
+    """The fork server's loop: fork on request, report exits, until the node goes away.
+    With `zygote_idle` > 0 a request is handed to its job's zygote (started on the job's
+    first task, retired after `zygote_idle` seconds unused or when the node forgets the job);
+    the zygote's replies and exit reports are relayed to the node, so the server always knows
+    which of a zygote's children still run."""
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     children: set[int] = set()
+    zygotes: dict[str, _Zygote] = {}  # serving, by job home
+    unfit: set[str] = set()  # job homes whose modules start threads: no zygote for them
+    by_sock: dict[int, _Zygote] = {}  # serving and retiring, by socket fd
     while True:
-        readable, _, _ = select.select([control, wake_r], [], [])
+        timeout = zygote_idle / 2 if zygotes else None
+        readable, _, _ = select.select([control, wake_r, *by_sock], [], [], timeout)
         if wake_r in readable:
             os.read(wake_r, 4096)
         _report_exits(control, children)
+        for fd in readable:
+            if fd in by_sock:
+                _relay_zygote(control, by_sock, zygotes, by_sock[fd], unfit)
+        if zygote_idle:
+            _retire_idle(zygotes, zygote_idle)
         if control in readable:
             message, fds, _flags, _addr = socket.recv_fds(control, _PACKET, 2)
             if not message:
                 return
             request = json.loads(message)
+            if "forget" in request:
+                _retire(zygotes, request["forget"])
+                unfit.discard(request["forget"])
+                continue
+            if zygote_idle and request["cwd"] not in unfit and _to_zygote(control, message, request, fds, zygotes, by_sock,
+                                          (wake_r, wake_w)):
+                continue
             # the environment difference is computed here, once, on plain dicts: in the child
             # every object touched costs copy-on-write page faults
             request["env"] = _environ_changes(request["env"], _SERVER_ENV)
@@ -128,16 +180,208 @@ def serve(control: socket.socket) -> None:
 
 
 def _report_exits(control: socket.socket, children: set[int]) -> None:
-    while children:
+    while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
+        if pid not in children:  # a zygote: its end is seen on its socket
+            continue
         children.discard(pid)
         code = os.waitstatus_to_exitcode(status)
         control.send(json.dumps({"exit": pid, "status": code}).encode())
+
+
+def _to_zygote(control: socket.socket, message: bytes, request: dict, fds: list[int],
+               zygotes: dict[str, _Zygote], by_sock: dict[int, _Zygote],
+               private: tuple[int, int]) -> bool:
+    """Hand the fork request to its job's zygote (started now on the job's first task).
+    False when no zygote could take it: the server forks the task itself."""
+    cwd = request["cwd"]
+    zygote = zygotes.get(cwd)
+    if zygote is None:
+        zygote = _start_zygote(request, control, private, by_sock, fds)
+        if zygote is None:
+            return False
+        zygotes[cwd] = by_sock[zygote.sock.fileno()] = zygote
+    try:
+        socket.send_fds(zygote.sock, [message], fds)
+    except OSError:  # it died since: forget it, fork from the server
+        _retire(zygotes, cwd)
+        return False
+    for fd in fds:
+        os.close(fd)
+    zygote.pending = True
+    zygote.last_used = time.monotonic()
+    return True
+
+
+def _start_zygote(request: dict, control: socket.socket, private: tuple[int, int],
+                  by_sock: dict[int, _Zygote], fds: list[int]) -> _Zygote | None:
+    server_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        pid = os.fork()
+    except OSError:
+        server_end.close()
+        zygote_end.close()
+        return None
+    if pid == 0:  # the zygote never returns
+        code = 1
+        try:
+            # nothing of the server's but the zygote's own socket may stay open in it: a copy
+            # of another zygote's socket would keep that one from ever seeing its end, a copy
+            # of the request's pipes the node from seeing its task's output end
+            for fd in (*private, control.fileno(), server_end.fileno(), *by_sock, *fds):
+                os.close(fd)
+            code = _zygote_main(zygote_end, request)
+        except BaseException:  # noqa: BLE001 - a bug of the zygote's own: say so in the node's log
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    zygote_end.close()
+    return _Zygote(pid, server_end, request["cwd"])
+
+
+def _relay_zygote(control: socket.socket, by_sock: dict[int, _Zygote],
+                  zygotes: dict[str, _Zygote], zygote: _Zygote, unfit: set[str]) -> None:
+    """Pass a zygote's `{"pid"}`/`{"error"}` reply or `{"exit"}` report on to the node.
+    `{"unfit"}`: the zygote will not fork (see `_zygote_main`); the waiting task is exec'd
+    by the node, the job's later tasks are forked by the server itself."""
+    try:
+        data = zygote.sock.recv(_PACKET)
+    except OSError:
+        data = b""
+    if not data:
+        _zygote_gone(control, by_sock, zygotes, zygote)
+        return
+    message = json.loads(data)
+    if "unfit" in message:
+        unfit.add(zygote.cwd)
+        _retire(zygotes, zygote.cwd)
+        zygote.pending = False
+        data = json.dumps({"error": f"job zygote: {message['unfit']}"}).encode()
+    elif "exit" in message:
+        zygote.children.discard(message["exit"])
+    else:
+        zygote.pending = False
+        if "pid" in message:
+            zygote.children.add(message["pid"])
+    control.send(data)
+
+
+def _zygote_gone(control: socket.socket, by_sock: dict[int, _Zygote],
+                 zygotes: dict[str, _Zygote], zygote: _Zygote) -> None:
+    """A zygote's socket closed: normally after its last child's exit was reported. If it
+    died instead, its tasks' exit codes are lost: kill them and report SIGKILL, as the node
+    does for the children of a dead fork server, and fail a request it did not answer."""
+    del by_sock[zygote.sock.fileno()]
+    if zygotes.get(zygote.cwd) is zygote:
+        del zygotes[zygote.cwd]
+    zygote.sock.close()
+    for pid in zygote.children:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        control.send(json.dumps({"exit": pid, "status": -signal.SIGKILL}).encode())
+    if zygote.pending:
+        control.send(json.dumps({"error": "job zygote exited"}).encode())
+
+
+def _retire(zygotes: dict[str, _Zygote], cwd: str) -> None:
+    """Tell the zygote of job home `cwd` to fork no more: it exits once its running tasks
+    have ended (their exits are still reported, so only the write side is shut)."""
+    zygote = zygotes.pop(cwd, None)
+    if zygote is not None:
+        try:
+            zygote.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+def _retire_idle(zygotes: dict[str, _Zygote], idle: float) -> None:
+    now = time.monotonic()
+    for cwd, zygote in list(zygotes.items()):
+        if not zygote.children and not zygote.pending and now - zygote.last_used > idle:
+            _retire(zygotes, cwd)
+
+
+# ---- a job's zygote -----------------------------------------------------------------------
+
+def _zygote_main(sock: socket.socket, first: dict) -> int:
+    """A job's zygote: import what the job's tasks import, then fork them from here.
+    Each task is still its own forked process set up by `_become_worker`; only the imports
+    are shared, as copy-on-write pages, like the server's own pre-imports."""
+    global _SERVER_ENV
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    _prepare_job(first)
+    if _has_threads():
+        # a thread (started by the job's imports) may hold a lock at fork time that the
+        # child would then wait on forever: fork only from single-threaded processes
+        sock.send(json.dumps({"unfit": "the job's modules started threads"}).encode())
+        return 0
+    # tasks' environment differences are now taken against the zygote's environment
+    _SERVER_ENV = dict(os.environ)
+    children: set[int] = set()
+    serving = True
+    while serving or children:
+        readable, _, _ = select.select([sock, wake_r] if serving else [wake_r], [], [])
+        if wake_r in readable:
+            os.read(wake_r, 4096)
+        try:
+            _report_exits(sock, children)
+        except OSError:  # the server is gone, and nobody to tell: init reaps the tasks
+            return 0
+        if sock in readable:
+            message, fds, _flags, _addr = socket.recv_fds(sock, _PACKET, 2)
+            if not message:  # retired (or the server is gone): finish the running tasks
+                serving = False
+                continue
+            request = json.loads(message)
+            request["env"] = _environ_changes(request["env"], _SERVER_ENV)
+            pid = _fork_child(request, fds, sock, (wake_r, wake_w))
+            if pid:
+                children.add(pid)
+    return 0
+
+
+def _prepare_job(request: dict) -> None:
+    """Import the job's modules as its first task would: from its job home, with its
+    environment and sys.path; the job objects are unpickled (importing every module they
+    refer to) and the worker's `required_modules` imported, then the objects are dropped:
+    each task unpickles its own. A failure here is left for the tasks to meet and report."""
+    try:
+        _become_task_process(dict(request, env=_environ_changes(request["env"], _SERVER_ENV)))
+        from disco import dPickle
+        from disco.task import read_jobdata
+        sys.dont_write_bytecode = True  # as `Worker.main`: job homes get no __pycache__
+        job, _jobargs = dPickle.loads(read_jobdata(os.path.join(request["cwd"], JOBFILE)))
+        for module in _required_modules(getattr(job, "worker", None)):
+            importlib.import_module(module)
+    except BaseException:  # whatever job code raises, the zygote still serves
+        log.debug("job zygote: preparing %s failed", request["cwd"], exc_info=True)
+    _forget_missing_paths()
+    gc.collect()
+    gc.freeze()
+
+
+def _has_threads() -> bool:
+    try:
+        return len(os.listdir("/proc/self/task")) > 1  # threads of C libraries count too
+    except OSError:
+        return threading.active_count() > 1
+
+
+def _required_modules(worker: Any) -> list[str]:
+    try:
+        modules = worker["required_modules"] or ()
+    except Exception:  # noqa: BLE001 - not a classic worker: nothing to import ahead
+        return []
+    return [m[0] if isinstance(m, (tuple, list)) else m for m in modules]
 
 
 def _fork_child(request: dict, fds: list[int], control: socket.socket,
@@ -177,6 +421,12 @@ def _become_worker(request: dict, fds: list[int], control: socket.socket,
     for fd in (stdin_fd, output_fd, *private):
         os.close(fd)
     control.close()
+    _become_task_process(request)
+
+
+def _become_task_process(request: dict) -> None:
+    """cwd, environment, argv and sys.path of `python3 <worker>` started for `request`
+    (its "env" being the changes to this process's environment)."""
     os.chdir(request["cwd"])
     _apply_environ_changes(request["env"])
     argv = request["argv"]
@@ -261,9 +511,11 @@ _SERVER_ENV: dict[str, str] = {}
 
 
 def main() -> None:
-    """`python -m disco.node.forkserver FD`: FD is the control socket inherited from the node."""
+    """`python -m disco.node.forkserver FD [ZYGOTE_IDLE]`: FD is the control socket inherited
+    from the node; ZYGOTE_IDLE (seconds, 0 = none) enables per-job zygotes."""
     global _BASE_PATH, _SERVER_ENV
     control = socket.socket(fileno=int(sys.argv[1]))
+    zygote_idle = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
     _SERVER_ENV = dict(os.environ)
     for name in PRELOAD:
         try:
@@ -277,7 +529,7 @@ def main() -> None:
     # would otherwise walk (and so copy-on-write) every page of the pre-imported modules
     gc.collect()
     gc.freeze()
-    serve(control)
+    serve(control, zygote_idle)
 
 
 # ---- the node side ------------------------------------------------------------------------
@@ -301,8 +553,9 @@ class ForkedWorker:
 class ForkServerClient:
     """The node's handle on one fork server process (started on first use)."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], zygote_idle: float = 0.0) -> None:
         self.env = env
+        self.zygote_idle = zygote_idle
         self._process: asyncio.subprocess.Process | None = None
         self._sock: socket.socket | None = None
         self._replies: asyncio.Queue[dict] = asyncio.Queue()
@@ -314,7 +567,7 @@ class ForkServerClient:
         node_end, server_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "disco.node.forkserver", str(server_end.fileno()),
-            pass_fds=[server_end.fileno()], env=self.env, stdin=asyncio.subprocess.DEVNULL,
+            str(self.zygote_idle), pass_fds=[server_end.fileno()], env=self.env, stdin=asyncio.subprocess.DEVNULL,
             start_new_session=True)
         server_end.close()
         node_end.setblocking(False)
@@ -393,6 +646,15 @@ class ForkServerClient:
         stdin = asyncio.StreamWriter(transport, protocol, None, loop)
         return ForkedWorker(pid, stdin, stdout, exited)
 
+    def forget(self, cwd: str) -> None:
+        """The job of job home `cwd` is gone: its zygote (if any) exits after its tasks."""
+        if self.alive:
+            assert self._sock is not None
+            try:
+                self._sock.send(json.dumps({"forget": cwd}).encode())
+            except OSError:  # a full or lost socket: the zygote's idle timeout ends it
+                pass
+
     async def close(self) -> None:
         if self._sock is not None:
             asyncio.get_running_loop().remove_reader(self._sock.fileno())
@@ -406,10 +668,11 @@ class ForkServerClient:
 class ForkLauncher:
     """Fork `# disco-python-worker` executables from the fork server; exec everything else."""
 
-    def __init__(self, fallback: Any, server_env: dict[str, str] | None = None) -> None:
+    def __init__(self, fallback: Any, server_env: dict[str, str] | None = None,
+                 zygote_idle: float = ZYGOTE_IDLE) -> None:
         self.fallback = fallback
         self.server_env = dict(os.environ if server_env is None else server_env)
-        self._client = ForkServerClient(self.server_env)
+        self._client = ForkServerClient(self.server_env, zygote_idle)
 
     async def launch(self, argv: list[str], cwd: str, env: dict[str, str]) -> Any:
         if is_python_worker(argv[0]) and forkable_env(env, self.server_env, cwd):
@@ -418,6 +681,10 @@ class ForkLauncher:
             except OSError as exc:
                 log.warning("fork server failed (%s): exec'ing %s", exc, argv[0])
         return await self.fallback.launch(argv, cwd, env)
+
+    def forget_job(self, jobhome: str) -> None:
+        """The job whose home is `jobhome` was purged or killed: end its zygote."""
+        self._client.forget(jobhome)
 
     async def close(self) -> None:
         await self._client.close()
