@@ -138,6 +138,7 @@ OUR_DEFAULTS: dict[str, Any] = {
     "DISCO_SCHEDULER_SEED": "",
     "DISCO_PURGED_KEEP": 86400,
     "DISCO_TEMP_GC_PAUSE": 0.1,
+    "DISCO_NODE_ZYGOTE_IDLE": 30,
     # DDFS (docs/ddfs.md "Settings")
     "DDFS_GC_INTERVAL": 86400,
     "DDFS_ORPHAN_GRACE": 432000,
