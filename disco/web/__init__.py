@@ -40,13 +40,27 @@ SECURITY_HEADERS = {
 }
 
 
-def _page_handler(filename: str):
-    path = STATIC_DIR / filename
+def render_page(filename: str) -> str:
+    """One page: the shared frame (head, navigation) around the page's own `<main>`.
 
+    A page file starts with `<!-- title: T; page: P; scripts: a.js b.js -->`; its other
+    lines are the body.
+    """
+    first, body = (STATIC_DIR / filename).read_text().split("\n", 1)
+    meta = dict(part.strip().split(": ", 1) for part in first.strip()[4:-3].split(";"))
+    scripts = "".join(f'<script src="/static/{name}" defer></script>\n'
+                      for name in meta.get("scripts", "").split())
+    frame = (STATIC_DIR / "frame.html").read_text().split("\n", 1)[1]  # drop its comment
+    for key, value in (("{title}", meta["title"]), ("{page}", meta["page"]),
+                       ("{scripts}", scripts), ("{body}", body)):
+        frame = frame.replace(key, value, 1)
+    return frame
+
+
+def _page_handler(document: str):
     async def handler(request: web.Request) -> web.StreamResponse:
-        response = web.FileResponse(path, headers={"Cache-Control": "no-cache", **SECURITY_HEADERS})
-        response.content_type = "text/html"
-        return response
+        return web.Response(text=document, content_type="text/html",
+                            headers={"Cache-Control": "no-cache", **SECURITY_HEADERS})
 
     return handler
 
@@ -58,8 +72,9 @@ def setup(app: web.Application, settings, master) -> None:
     async def openapi(request: web.Request) -> web.Response:
         return web.Response(text=document, content_type="application/json")
 
+    documents = {filename: render_page(filename) for filename in set(PAGES.values())}
     for url, filename in PAGES.items():
-        app.router.add_get(url, _page_handler(filename))
+        app.router.add_get(url, _page_handler(documents[filename]))
     app.router.add_get("/openapi.json", openapi)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
     app.on_response_prepare.append(_static_headers)
