@@ -24,7 +24,7 @@ import time
 
 from aiohttp import web
 
-from disco.node.forkserver import ForkLauncher
+from disco.node.forkclient import ForkLauncher
 from disco.node.jobhome import JobHomes
 from disco.node.protocol import TaskInfo
 from disco.node.supervisor import ExecLauncher, SupervisorConfig, TaskRunner, worker_base_env

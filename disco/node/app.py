@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from disco.ddfs_server import node as ddfs_node
-from disco.node.forkserver import ZYGOTE_IDLE, ForkLauncher
+from disco.node.forkclient import ForkLauncher
+from disco.node.forkserver import ZYGOTE_IDLE
 from disco.node.jobhome import JobHomes
 from disco.node.link import MasterLink
 from disco.node.metrics import NodeMetrics, add_metrics_route

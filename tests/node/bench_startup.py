@@ -15,7 +15,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from disco.node.forkserver import ForkLauncher  # noqa: E402
+from disco.node.forkclient import ForkLauncher  # noqa: E402
 from disco.node.supervisor import ExecLauncher  # noqa: E402
 from nodetest_helpers import PackServer, TaskCase, build_jobpack  # noqa: E402
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from disco.node.forkserver import ForkLauncher
+from disco.node.forkclient import ForkLauncher
 from disco.node.supervisor import ExecLauncher
 
 from nodetest_helpers import HOST, PackServer, TaskCase, fast, run_case

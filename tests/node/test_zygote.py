@@ -11,7 +11,7 @@ import types
 import pytest
 
 from disco import dPickle
-from disco.node.forkserver import ForkLauncher
+from disco.node.forkclient import ForkLauncher
 from disco.node.supervisor import ExecLauncher
 from disco.protocol import jobpack as jobpack_codec
 
