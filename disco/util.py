@@ -21,6 +21,7 @@ import re
 import subprocess
 import tempfile
 from itertools import chain, groupby, islice, repeat
+from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator
 
 from disco import comm, ddfs
@@ -88,13 +89,18 @@ def key(k_v: tuple[Any, Any]) -> Any:
     return k_v[0]
 
 
+_first = itemgetter(0)
+_second = itemgetter(1)
+
+
 def kvgroup(kviter: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Iterator[Any]]]:
     """Group the values of consecutive equal keys: ``(k, v)`` pairs -> ``(k, vs)``.
 
     Does not sort the input first.
     """
-    for k, kvs in groupby(kviter, key):
-        yield k, (v for _k, v in kvs)
+    # C key and value getters: no Python frame per pair
+    for k, kvs in groupby(kviter, _first):
+        yield k, map(_second, kvs)
 
 
 def kvify(entry: Any) -> tuple[Any, Any]:

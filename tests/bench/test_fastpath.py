@@ -106,3 +106,38 @@ def test_one_buffer_combiner_matches_disco(partitions, data):
     fastpath.map_one_buffer(data, words_map, None, dedup_combiner, label, adder)
     assert out == reference(data, words_map, None, default_partition, partitions,
                             dedup_combiner)
+
+
+def chunky_map(entry, params):
+    # many (word, 1) pairs, then occasionally other values and keys, across chunk borders
+    kind, words = entry
+    for word in words.split():
+        if kind == "ones":
+            yield word, 1
+        elif kind == "counts":
+            yield word, "7"
+        elif kind == "bools":
+            yield word, True
+        else:
+            yield 1.0, 2
+            yield word, 1
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("partitions", [0, 2, 5])
+def test_sums_match_disco_with_other_values_and_keys_midway(partitions):
+    text = lines(4, 3000)
+    data = [("ones", line) for line in text[:1500]] + [("counts", text[1500])] + \
+        [("ones", line) for line in text[1501:2500]] + [("bools", text[2500])] + \
+        [("mixed", text[2501])] + [("ones", line) for line in text[2502:]]
+    assert collect(data, chunky_map, None, default_partition, partitions) == \
+        reference(data, chunky_map, None, default_partition, partitions, sum_combiner)
+
+
+def test_a_map_yielding_non_pairs_fails_as_disco():
+    def bad_map(entry, params):
+        yield b"a", 1
+        yield (b"b", 1, 2)
+
+    with pytest.raises(ValueError, match="too many values to unpack"):
+        collect([b"x"], bad_map, None, default_partition, 2)

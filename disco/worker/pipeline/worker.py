@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 from collections import namedtuple
+from itertools import chain
 from typing import Any, Callable, Iterable, Iterator
 
 from disco import JOBPACK_VERSION2, util, worker
@@ -38,9 +39,9 @@ class DiscoTask(namedtuple('DiscoTask', ['output'])):
 
 
 def serial_records(inputs: Iterable) -> Iterator:
-    """The records of several inputs, one after the other."""
-    for input in inputs:
-        yield from input
+    """The records of several inputs, one after the other (chained in C: no Python frame
+    per record)."""
+    return chain.from_iterable(inputs)
 
 
 class Stage(object):
