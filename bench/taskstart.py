@@ -8,7 +8,11 @@ websocket: what is left is fork + the Python worker (imports, unpickling the job
 protocol, writing the output) + the node's index file.
 
 ``--profile`` replaces the job home's launcher by one that runs `Worker.main` under cProfile
-(the fork server still forks it) and prints the worker's cumulative hot spots.
+(the fork server still forks it) and prints the worker's cumulative hot spots. ``--phases``
+prints the worker's CPU ms and minor page faults since the fork at each protocol message and
+start-up step (its instrumentation costs ~0.3 ms of its own); ``--light`` only at the
+launcher's first line and at DONE. Both also print the job zygote's own CPU and page faults
+per task (mostly its fork) and its workers' CPU including their exit.
 """
 from __future__ import annotations
 
@@ -52,38 +56,72 @@ Worker.main()
 
 PHASES_LAUNCHER = """#!/usr/bin/env python3
 # disco-python-worker
-import os, sys, time, json
+import os, sys, time, json, resource
 _cpu = lambda: time.clock_gettime(time.CLOCK_PROCESS_CPUTIME_ID) * 1e3
-_marks = [("launcher", _cpu())]
+_faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+_marks = [("launcher", _cpu(), _faults())]
 _preloaded = set(sys.modules)
 from disco.worker import Worker
-import disco.task, disco.worker.classic.worker as cw
+import disco.task, disco.worker, disco.worker.classic.worker as cw
+def _mark(name):
+    _marks.append((name, _cpu(), _faults()))
 _send = Worker.send.__func__
 def _send_marking(cls, type, payload=''):
-    _marks.append(("before " + type, _cpu()))
+    _mark("before " + type)
     if type == 'DONE':
-        with open(os.path.join(os.environ["BENCH_PROFILE_DIR"], "m-%d.json" % os.getpid()),
-                  "w") as f:
-            json.dump(_marks, f)
-        with open(os.path.join(os.environ["BENCH_PROFILE_DIR"], "i-%d.json" % os.getpid()),
+        directory = os.environ["BENCH_PROFILE_DIR"]
+        with open(os.path.join(directory, "m-%d.json" % os.getpid()), "w") as f:
+            json.dump({"marks": _marks, "parent": os.getppid()}, f)
+        with open(os.path.join(directory, "i-%d.json" % os.getpid()),
                   "w") as f:  # modules imported after the fork (not preloaded)
             json.dump(sorted("%s (%s)" % (n, getattr(sys.modules[n], "__file__", "")) for n in set(sys.modules) - _preloaded), f)
     reply = _send(cls, type, payload)
-    _marks.append(("after " + type, _cpu()))
+    _mark("after " + type)
     return reply
 Worker.send = classmethod(_send_marking)
+def _marking(owner, name, wrap=lambda f: f):
+    original = getattr(owner, name)
+    def marking(*args, **kwargs):
+        value = original(*args, **kwargs)
+        _mark(name)
+        return value
+    setattr(owner, name, wrap(marking))
 _jobobjs = disco.task.Task.jobobjs.fget
 def _jobobjs_marking(self):
     value = _jobobjs(self)
-    _marks.append(("jobobjs", _cpu()))
+    _mark("jobobjs")
     return value
 disco.task.Task.jobobjs = property(_jobobjs_marking)
-_globals = cw.job_function_globals
-def _globals_marking(*args):
-    value = _globals(*args)
-    _marks.append(("job_function_globals", _cpu()))
-    return value
-cw.job_function_globals = _globals_marking
+for _owner, _name in ((disco.worker, "install_channel"), (disco.worker, "set_memory_limit"),
+                      (disco.task.Task, "makedirs"), (cw, "job_function_globals"),
+                      (cw.Worker, "inject_globals"), (cw.Worker.Prepared, "inject_task")):
+    _marking(_owner, _name)
+_get_task = Worker.get_task.__func__
+Worker.get_task = classmethod(lambda cls: (_get_task(cls), _mark("get_task"))[0])
+Worker.main()
+"""
+
+
+#: the real launcher's two lines, measured with as little in the way as possible: one global
+#: of `disco.worker` (the frame encoder) replaced, to note the CPU when DONE is encoded
+LIGHT_LAUNCHER = """#!/usr/bin/env python3
+# disco-python-worker
+import os, sys, time, json, resource
+_first = (time.clock_gettime(time.CLOCK_PROCESS_CPUTIME_ID) * 1e3,
+          resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
+from disco.worker import Worker
+import disco.worker
+_encode = disco.worker.encode
+def _encode_marking(name, payload=''):
+    if name == 'DONE':
+        marks = [("launcher", *_first),
+                 ("before DONE", time.clock_gettime(time.CLOCK_PROCESS_CPUTIME_ID) * 1e3,
+                  resource.getrusage(resource.RUSAGE_SELF).ru_minflt)]
+        with open(os.path.join(os.environ["BENCH_PROFILE_DIR"], "m-%d.json" % os.getpid()),
+                  "w") as f:
+            json.dump({"marks": marks, "parent": os.getppid()}, f)
+    return _encode(name, payload)
+disco.worker.encode = _encode_marking
 Worker.main()
 """
 
@@ -120,7 +158,7 @@ def runner_for(tmp: str, url: str, jobhomes: JobHomes, launcher, task: int, sent
     return TaskRunner(message, info, jobhomes, launcher, env, SupervisorConfig(), sent.append)
 
 
-async def measure(count: int, profile_dir: str | None, phases: bool = False) -> list[float]:
+async def measure(count: int, profile_dir: str | None, phases: str = "") -> list[float]:
     launcher = ForkLauncher(ExecLauncher())
     env = worker_base_env()
     if profile_dir:
@@ -141,10 +179,16 @@ async def measure(count: int, profile_dir: str | None, phases: bool = False) -> 
                 if i == 0 and profile_dir:
                     home = jobhomes.path("Trivial@bench")
                     with open(os.path.join(home, "disco-worker"), "w") as f:
-                        f.write(PHASES_LAUNCHER if phases else PROFILED_LAUNCHER)
+                        f.write({"phases": PHASES_LAUNCHER, "light": LIGHT_LAUNCHER}.get(
+                            phases, PROFILED_LAUNCHER))
                 if i:  # the first run fetches the job pack and starts the fork server
                     times.append(elapsed)
+                if i == 1:
+                    zygotes_before = _zygotes_cpu(launcher)
             measure.worker_cpu = _children_cpu(launcher)
+            if count > 1:
+                measure.zygote_cpu = [(after - before) / (count - 1) for after, before
+                                      in zip(_zygotes_cpu(launcher), zygotes_before)]
         finally:
             await jobhomes.close()
             await launcher.close()
@@ -162,16 +206,47 @@ def _children_cpu(launcher: ForkLauncher) -> float:
     return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
+def _zygotes_cpu(launcher: ForkLauncher) -> tuple[float, float, int]:
+    """CPU seconds of the fork server's children that are still alive (the job's zygote):
+    their own, and that of their reaped children (the workers, exit included); and their
+    own minor page faults."""
+    process = launcher._client._process
+    if process is None:
+        return 0.0, 0.0, 0
+    own = children = 0.0
+    faults = 0
+    try:
+        with open(f"/proc/{process.pid}/task/{process.pid}/children") as f:
+            pids = f.read().split()
+    except OSError:
+        return 0.0, 0.0, 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        own += (int(fields[11]) + int(fields[12])) / tick
+        children += (int(fields[13]) + int(fields[14])) / tick
+        faults += int(fields[7])
+    return own, children, faults
+
+
 def print_phases(files: list[str]) -> None:
     import json
     runs = []
     for path in files:
         with open(path) as f:
-            runs.append(json.load(f))
-    print("worker CPU ms since the fork (median over %d workers):" % len(runs))
-    for index, (name, _value) in enumerate(runs[0]):
-        values = [run[index][1] for run in runs if len(run) > index]
-        print(f"  {statistics.median(values):7.2f}  {name}")
+            runs.append(json.load(f)["marks"])
+    print("worker CPU ms and minor faults since the fork (median over %d workers):" % len(runs))
+    previous = (0.0, 0)
+    for index, (name, _cpu, _faults) in enumerate(runs[0]):
+        cpu = statistics.median(run[index][1] for run in runs if len(run) > index)
+        faults = statistics.median(run[index][2] for run in runs if len(run) > index)
+        print(f"  {cpu:7.2f} (+{cpu - previous[0]:5.2f})  {faults:5.0f} (+{faults - previous[1]:4.0f})"
+              f"  {name}")
+        previous = (cpu, faults)
     imported = glob.glob(os.path.join(os.path.dirname(files[0]), "i-*.json")) if files else []
     if imported:
         with open(imported[0]) as f:
@@ -182,19 +257,28 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("count", nargs="?", type=int, default=30)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--light", action="store_true",
+                        help="worker CPU ms (since the fork) at the launcher's first line and "
+                             "at DONE only, with the least instrumentation")
     parser.add_argument("--phases", action="store_true",
                         help="worker CPU ms (since the fork) at each protocol message")
     args = parser.parse_args(argv)
     profile_dir = (tempfile.mkdtemp(prefix="disco-taskstart-prof-")
-                   if args.profile or args.phases else None)
+                   if args.profile or args.phases or args.light else None)
     started = time.process_time()
-    times = asyncio.run(measure(args.count, profile_dir, args.phases))
+    mode = "phases" if args.phases else "light" if args.light else ""
+    times = asyncio.run(measure(args.count, profile_dir, mode))
     print(f"classic trivial task, node TaskRunner + fork server: median "
           f"{statistics.median(times) * 1e3:.1f} ms, min {min(times) * 1e3:.1f} ms, "
           f"max {max(times) * 1e3:.1f} ms over {len(times)} tasks "
           f"(CPU: node {time.process_time() - started:.2f} s, fork server + workers "
           f"{measure.worker_cpu:.2f} s)")
-    if args.phases:
+    zygote = getattr(measure, "zygote_cpu", None)
+    if zygote and zygote[0]:
+        print(f"per task after the first two: job zygote {zygote[0] * 1e3:.2f} ms CPU and "
+              f"{zygote[2]:.0f} page faults, workers forked by it {zygote[1] * 1e3:.2f} ms CPU "
+              f"(exit included)")
+    if args.phases or args.light:
         print_phases(glob.glob(os.path.join(profile_dir, "m-*.json")))
     elif profile_dir:
         files = glob.glob(os.path.join(profile_dir, "*.prof"))

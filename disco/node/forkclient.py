@@ -3,7 +3,8 @@ workers, learn their exits.
 
 Layer 2 (`disco.node`). `ForkLauncher` is the supervisor's `Launcher`: `# disco-python-worker`
 executables whose environment a fork can reproduce are forked by the server (or by their job's
-zygote); everything else is exec'd by the fallback launcher.
+zygote); everything else is exec'd by the fallback launcher. Either way the supervisor gets the
+node's ends of the worker's pipes as raw file descriptors (`disco.node.supervisor.WorkerPipes`).
 """
 from __future__ import annotations
 
@@ -16,24 +17,51 @@ import socket
 import sys
 from typing import Any
 
-from disco.node.forkserver import _PACKET, ZYGOTE_IDLE, forkable_env, is_python_worker
+from disco.node.forkserver import (
+    _PACKET,
+    LOADER_VARIABLES,
+    STARTUP_VARIABLES,
+    ZYGOTE_IDLE,
+    forkable_env,
+    is_python_worker,
+)
+from disco.node.supervisor import attach_streams, kill_process_group
 
 log = logging.getLogger(__name__)
+
+#: the environment variables `forkable_env` looks at
+_FORK_VARIABLES = STARTUP_VARIABLES + LOADER_VARIABLES
+#: jobs whose fork decision is remembered (a job's tasks share executable and environment)
+_FORKABLE_CACHE_SIZE = 256
+
 
 class ForkedWorker:
     """A worker forked by the server: the `WorkerProcess` interface of the supervisor."""
 
-    def __init__(self, pid: int, stdin: asyncio.StreamWriter, stdout: asyncio.StreamReader,
-                 exited: asyncio.Future) -> None:
-        self.pid, self.stdin, self.stdout = pid, stdin, stdout
-        self._exited = exited
+    stdin: asyncio.StreamWriter | None = None
+    stdout: asyncio.StreamReader | None = None
 
-    @property
-    def returncode(self) -> int | None:
-        return self._exited.result() if self._exited.done() else None
+    def __init__(self, pid: int, stdin_fd: int, output_fd: int) -> None:
+        self.pid, self.stdin_fd, self.output_fd = pid, stdin_fd, output_fd
+        self.returncode: int | None = None
+        self._waiters: list[asyncio.Future] = []
+
+    def exited(self, status: int) -> None:
+        """The fork server reported the worker's end (status as `Popen.returncode`)."""
+        if self.returncode is None:
+            self.returncode = status
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(self.returncode)
+        self._waiters.clear()
 
     async def wait(self) -> int:
-        return await asyncio.shield(self._exited)
+        if self.returncode is not None:
+            return self.returncode
+        # a future per wait: a timed-out (cancelled) wait cancels only its own
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        return await waiter
 
 
 class ForkServerClient:
@@ -44,17 +72,22 @@ class ForkServerClient:
         self.zygote_idle = zygote_idle
         self._process: asyncio.subprocess.Process | None = None
         self._sock: socket.socket | None = None
-        self._replies: asyncio.Queue[dict] = asyncio.Queue()
-        self._exits: dict[int, asyncio.Future] = {}
+        #: the reply to the one fork request in flight (the lock keeps it to one)
+        self._reply: asyncio.Future[dict] | None = None
+        self._orphans = 0  # replies still due to requests whose fork was cancelled
+        self._last_env: tuple[dict[str, str], str] = ({}, "{}")  # an env and its JSON
+        self._exits: dict[int, ForkedWorker] = {}   # running workers by pid
         self._early_exits: dict[int, int] = {}
         self._lock = asyncio.Lock()
+        # one receive buffer: `recv(_PACKET)` would map and unmap a megabyte per packet
+        self._packet = bytearray(_PACKET)
 
     async def start(self) -> None:
         node_end, server_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "disco.node.forkserver", str(server_end.fileno()),
-            str(self.zygote_idle), pass_fds=[server_end.fileno()], env=self.env, stdin=asyncio.subprocess.DEVNULL,
-            start_new_session=True)
+            str(self.zygote_idle), pass_fds=[server_end.fileno()], env=self.env,
+            stdin=asyncio.subprocess.DEVNULL, start_new_session=True)
         server_end.close()
         node_end.setblocking(False)
         self._sock = node_end
@@ -68,23 +101,36 @@ class ForkServerClient:
     def _on_readable(self) -> None:
         assert self._sock is not None
         try:
-            data = self._sock.recv(_PACKET)
+            size = self._sock.recv_into(self._packet)
         except BlockingIOError:
             return
         except OSError:
-            data = b""
-        if not data:
+            size = 0
+        if not size:
             self._lost()
             return
-        message = json.loads(data)
+        message = json.loads(self._packet[:size])
         if "exit" in message:
-            future = self._exits.pop(message["exit"], None)
-            if future is None:
-                self._early_exits[message["exit"]] = message["status"]
-            elif not future.done():
-                future.set_result(message["status"])
+            self._on_exit(message["exit"], message["status"])
         else:
-            self._replies.put_nowait(message)
+            self._answer(message)
+
+    def _on_exit(self, pid: int, status: int) -> None:
+        worker = self._exits.pop(pid, None)
+        if worker is None:  # before `fork` saw the pid
+            self._early_exits[pid] = status
+        else:
+            worker.exited(status)
+
+    def _answer(self, message: dict) -> None:
+        if self._orphans:  # replies come in order: this one's fork was cancelled
+            self._orphans -= 1
+            if "pid" in message:
+                kill_process_group(message["pid"])
+        elif self._reply is not None and not self._reply.done():
+            self._reply.set_result(message)
+        else:
+            log.warning("fork server reply without a request: %s", message)
 
     def _lost(self) -> None:
         """The server died: its children's exit codes are unknown (report SIGKILL)."""
@@ -93,44 +139,67 @@ class ForkServerClient:
             asyncio.get_running_loop().remove_reader(self._sock.fileno())
             self._sock.close()
             self._sock = None
-        for future in self._exits.values():
-            if not future.done():
-                future.set_result(-signal.SIGKILL)
+        for worker in self._exits.values():
+            worker.exited(-signal.SIGKILL)
         self._exits.clear()
-        self._replies.put_nowait({"error": "fork server exited"})
+        self._orphans = 0
+        self._answer({"error": "fork server exited"})
 
     async def fork(self, argv: list[str], cwd: str, env: dict[str, str]) -> ForkedWorker:
         async with self._lock:
             if not self.alive:
                 await self.start()
-            loop = asyncio.get_running_loop()
             stdin_r, stdin_w = os.pipe()
             out_r, out_w = os.pipe()
             try:
-                assert self._sock is not None
-                request = json.dumps({"argv": argv, "cwd": cwd, "env": env}).encode()
-                socket.send_fds(self._sock, [request], [stdin_r, out_w])
-            finally:
-                os.close(stdin_r)
-                os.close(out_w)
-            reply = await self._replies.get()
+                reply = await self._request(argv, cwd, env, [stdin_r, out_w])
+            except BaseException:
+                os.close(stdin_w)
+                os.close(out_r)
+                raise
         if "pid" not in reply:
             os.close(stdin_w)
             os.close(out_r)
             raise OSError(f"fork server: {reply.get('error')}")
-        pid = reply["pid"]
-        exited = loop.create_future()
-        if pid in self._early_exits:
-            exited.set_result(self._early_exits.pop(pid))
+        worker = ForkedWorker(reply["pid"], stdin_w, out_r)
+        self._watch_exit(worker)
+        return worker
+
+    async def _request(self, argv: list[str], cwd: str, env: dict[str, str],
+                       fds: list[int]) -> dict:
+        """Send one fork request with the child's ends of its pipes (closed here once sent);
+        the server's reply."""
+        assert self._sock is not None
+        self._reply = asyncio.get_running_loop().create_future()
+        try:
+            request = self._encode_request(argv, cwd, env)
+            socket.send_fds(self._sock, [request], fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        try:
+            return await self._reply
+        except asyncio.CancelledError:
+            if self._reply.cancelled():  # its reply is still to come
+                self._orphans += 1
+            raise
+
+    def _encode_request(self, argv: list[str], cwd: str, env: dict[str, str]) -> bytes:
+        """`{"argv", "cwd", "env"}` as JSON; a job's tasks share one environment, so the
+        last one's encoding is reused while it stays equal (the bulk of the request)."""
+        last_env, env_json = self._last_env
+        if env != last_env:
+            env_json = json.dumps(env)
+            self._last_env = (dict(env), env_json)
+        head = f'{{"argv": {json.dumps(argv)}, "cwd": {json.dumps(cwd)}, "env": '
+        return f"{head}{env_json}}}".encode()
+
+    def _watch_exit(self, worker: ForkedWorker) -> None:
+        status = self._early_exits.pop(worker.pid, None)
+        if status is None:
+            self._exits[worker.pid] = worker
         else:
-            self._exits[pid] = exited
-        stdout = asyncio.StreamReader(limit=_PACKET)
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdout),
-                                     os.fdopen(out_r, "rb", 0))
-        transport, protocol = await loop.connect_write_pipe(
-            lambda: asyncio.streams.FlowControlMixin(), os.fdopen(stdin_w, "wb", 0))
-        stdin = asyncio.StreamWriter(transport, protocol, None, loop)
-        return ForkedWorker(pid, stdin, stdout, exited)
+            worker.exited(status)
 
     def forget(self, cwd: str) -> None:
         """The job of job home `cwd` is gone: its zygote (if any) exits after its tasks."""
@@ -159,17 +228,37 @@ class ForkLauncher:
         self.fallback = fallback
         self.server_env = dict(os.environ if server_env is None else server_env)
         self._client = ForkServerClient(self.server_env, zygote_idle)
+        self._forkable: dict[tuple, bool] = {}
 
-    async def launch(self, argv: list[str], cwd: str, env: dict[str, str]) -> Any:
-        if is_python_worker(argv[0]) and forkable_env(env, self.server_env, cwd):
+    async def spawn(self, argv: list[str], cwd: str, env: dict[str, str]) -> Any:
+        if self._can_fork(argv[0], cwd, env):
             try:
                 return await self._client.fork(argv, cwd, env)
             except OSError as exc:
                 log.warning("fork server failed (%s): exec'ing %s", exc, argv[0])
-        return await self.fallback.launch(argv, cwd, env)
+        return await self.fallback.spawn(argv, cwd, env)
+
+    async def launch(self, argv: list[str], cwd: str, env: dict[str, str]) -> Any:
+        """`spawn` with the pipes as asyncio streams (`.stdin`, `.stdout`)."""
+        return await attach_streams(await self.spawn(argv, cwd, env))
+
+    def _can_fork(self, executable: str, cwd: str, env: dict[str, str]) -> bool:
+        """Whether a fork reproduces what exec'ing `executable` would; remembered per job home
+        and the variables the answer depends on (it reads the executable and lists the job's
+        library directories: a job home does not change once extracted)."""
+        key = (executable, cwd, tuple(env.get(name) for name in _FORK_VARIABLES))
+        forkable = self._forkable.get(key)
+        if forkable is None:
+            if len(self._forkable) >= _FORKABLE_CACHE_SIZE:
+                self._forkable.clear()
+            forkable = is_python_worker(executable) and forkable_env(env, self.server_env, cwd)
+            self._forkable[key] = forkable
+        return forkable
 
     def forget_job(self, jobhome: str) -> None:
         """The job whose home is `jobhome` was purged or killed: end its zygote."""
+        self._forkable = {key: value for key, value in self._forkable.items()
+                          if key[1] != jobhome}
         self._client.forget(jobhome)
 
     async def close(self) -> None:

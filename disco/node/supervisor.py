@@ -6,9 +6,12 @@ stdin), feeds its output to the framing `Decoder` and the `TaskSession` state ma
 Disco's timeouts and MSG rate limit, and reports the outcome to the master through `send`
 (`task_done`, `task_failed`, `event`, `input_failed` messages of `disco.protocol.cluster`).
 
-Everything that happens to a running worker arrives on one queue (output chunks, end of output,
-more inputs, a kill order), so the monitor loop is a single consumer with a timeout, as rq's
-`monitor_work_horse`: it waits in slices and checks the child between them.
+A node runs many short tasks a second, so a running worker costs the event loop as little as
+possible: its output pipe is watched by a reader callback (`WorkerPipes`) that decodes and
+answers complete messages at once (`TaskSession.handle` is pure), replies are written straight
+to its stdin pipe, one timer per task checks the deadlines (and, as rq's `monitor_work_horse`,
+whether the worker exited while something else holds its pipe), and the task's coroutine
+sleeps on one future until the worker's session is over.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import logging
 import os
 import signal
 import sys
-import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -43,6 +46,9 @@ log = logging.getLogger(__name__)
 _READ_SIZE = 1 << 16
 KIND_KILLED = "killed"
 
+#: the replies most worker messages get, encoded once
+_ENCODED_OK = {payload: framing.encode("OK", payload) for payload in ("ok", "pong")}
+
 Send = Callable[[dict], None]
 #: uploads a last-stage task's outputs to DDFS: (job, task, attempt, jobhome, outputs) -> outputs
 Save = Callable[[str, int, int, str, list[Output]], list[Output]]
@@ -59,7 +65,7 @@ class SupervisorConfig:
     last_words_timeout: float = 10.0   # Disco's ERROR_TIMEOUT after a framing error
     last_words_max: int = 100 * 1024   # Disco's MAX_ERROR_BUFFER_SIZE
     exit_grace: float = 1.0            # wait for end of output after the worker exited
-    poll_interval: float = 1.0         # monitor loop slice while the worker computes
+    poll_interval: float = 1.0         # how often the task's timer checks an unfinished worker
 
     @classmethod
     def from_settings(cls, settings: Any) -> "SupervisorConfig":
@@ -70,10 +76,13 @@ class SupervisorConfig:
 
 
 class WorkerProcess(Protocol):
-    """A started worker: what the monitor loop needs from it."""
+    """A started worker: its pid, the node's ends of its pipes (raw file descriptors, which
+    the supervisor owns and closes), and its exit status."""
 
     pid: int
-    stdin: asyncio.StreamWriter | None
+    stdin_fd: int    # write end of the worker's stdin
+    output_fd: int   # read end of the worker's stdout + stderr
+    stdin: asyncio.StreamWriter | None   # set by `attach_streams` only
     stdout: asyncio.StreamReader | None
 
     @property
@@ -85,7 +94,26 @@ class WorkerProcess(Protocol):
 class Launcher(Protocol):
     """Starts a worker executable in a new session; see `ExecLauncher`."""
 
-    async def launch(self, argv: list[str], cwd: str, env: dict[str, str]) -> WorkerProcess: ...
+    async def spawn(self, argv: list[str], cwd: str, env: dict[str, str]) -> WorkerProcess: ...
+
+
+class ExecWorker:
+    """An exec'd worker: the `WorkerProcess` interface over an asyncio subprocess."""
+
+    stdin: asyncio.StreamWriter | None = None
+    stdout: asyncio.StreamReader | None = None
+
+    def __init__(self, process: asyncio.subprocess.Process, stdin_fd: int,
+                 output_fd: int) -> None:
+        self._process = process
+        self.pid, self.stdin_fd, self.output_fd = process.pid, stdin_fd, output_fd
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.returncode
+
+    async def wait(self) -> int:
+        return await self._process.wait()
 
 
 class ExecLauncher:
@@ -95,11 +123,123 @@ class ExecLauncher:
     process start per task, and the node's own niceness is the operator's choice.
     """
 
-    async def launch(self, argv: list[str], cwd: str, env: dict[str, str]) -> WorkerProcess:
-        return await asyncio.create_subprocess_exec(
-            *argv, cwd=cwd, env=env, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True, close_fds=True)
+    async def spawn(self, argv: list[str], cwd: str, env: dict[str, str]) -> ExecWorker:
+        stdin_r, stdin_w = os.pipe()
+        out_r, out_w = os.pipe()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv, cwd=cwd, env=env, stdin=stdin_r, stdout=out_w,
+                stderr=asyncio.subprocess.STDOUT, start_new_session=True, close_fds=True)
+        except BaseException:
+            os.close(stdin_w)
+            os.close(out_r)
+            raise
+        finally:
+            os.close(stdin_r)
+            os.close(out_w)
+        return ExecWorker(process, stdin_w, out_r)
+
+    async def launch(self, argv: list[str], cwd: str, env: dict[str, str]) -> ExecWorker:
+        """`spawn` with the pipes as asyncio streams (`.stdin`, `.stdout`)."""
+        return await attach_streams(await self.spawn(argv, cwd, env))
+
+
+async def attach_streams(process: Any) -> Any:
+    """Wrap a spawned worker's pipes in asyncio streams, for callers that read its output as
+    a stream (the supervisor uses `WorkerPipes` instead: no reader task, no drain)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=_READ_SIZE)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
+                                 os.fdopen(process.output_fd, "rb", 0))
+    transport, protocol = await loop.connect_write_pipe(
+        asyncio.streams.FlowControlMixin, os.fdopen(process.stdin_fd, "wb", 0))
+    process.stdout = reader
+    process.stdin = asyncio.StreamWriter(transport, protocol, None, loop)
+    return process
+
+
+class WorkerPipes:
+    """The node's ends of one worker's pipes, served by event-loop callbacks (no tasks).
+
+    `on_data(chunk)` gets the worker's output as it arrives and `on_end()` its end; `write`
+    sends a reply at once (replies are small; what the pipe cannot take yet is buffered and
+    written when it drains).
+    """
+
+    def __init__(self, process: WorkerProcess, on_data: Callable[[bytes], None],
+                 on_end: Callable[[], None]) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._output_fd, self._stdin_fd = process.output_fd, process.stdin_fd
+        self._on_data, self._on_end = on_data, on_end
+        self._unsent = bytearray()
+        self._reading = False
+
+    def start(self) -> None:
+        os.set_blocking(self._output_fd, False)
+        os.set_blocking(self._stdin_fd, False)
+        self._loop.add_reader(self._output_fd, self._read)
+        self._reading = True
+
+    def _read(self) -> None:
+        try:
+            chunk = os.read(self._output_fd, _READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.debug("worker output pipe: %s", exc)
+            chunk = b""
+        if chunk:
+            self._on_data(chunk)
+            return
+        self.stop_reading()
+        self._on_end()
+
+    def stop_reading(self) -> None:
+        if self._reading:
+            self._reading = False
+            self._loop.remove_reader(self._output_fd)
+
+    def write(self, data: bytes) -> None:
+        if self._stdin_fd < 0:
+            return
+        if self._unsent:
+            self._unsent += data
+            return
+        try:
+            sent = os.write(self._stdin_fd, data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:  # the worker closed its stdin (or exited): nobody to answer
+            log.debug("worker stdin: %s", exc)
+            return
+        if sent < len(data):
+            self._unsent += data[sent:]
+            self._loop.add_writer(self._stdin_fd, self._drain)
+
+    def _drain(self) -> None:
+        try:
+            sent = os.write(self._stdin_fd, self._unsent)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.debug("worker stdin: %s", exc)
+            sent = len(self._unsent)
+        del self._unsent[:sent]
+        if not self._unsent:
+            self._loop.remove_writer(self._stdin_fd)
+
+    def close(self) -> None:
+        """Stop watching and close both pipes (the worker sees EOF on its stdin)."""
+        self.stop_reading()
+        if self._stdin_fd >= 0:
+            if self._unsent:
+                self._loop.remove_writer(self._stdin_fd)
+                self._unsent.clear()
+            os.close(self._stdin_fd)
+            self._stdin_fd = -1
+        if self._output_fd >= 0:
+            os.close(self._output_fd)
+            self._output_fd = -1
 
 
 def worker_base_env(environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -149,26 +289,38 @@ class TaskRunner:
         self.config = config
         self._send = send
         self._save = save
-        self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._decoder = framing.Decoder()
         self._process: WorkerProcess | None = None
+        self._pipes: WorkerPipes | None = None
+        #: the worker session's outcome: a Stop, or None when its output ended early
+        self._over: asyncio.Future[Stop | None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._held: deque[tuple[float, bytes]] = deque()  # replies behind a delayed OK
+        self._held_timer: asyncio.TimerHandle | None = None
         self._deferred: Any = None
         self._killed = False
+        self._started = 0.0
         self._last_data = 0.0
+        self._exited_at: float | None = None
+        self._last_words: bytearray | None = None
         self.results: list = []
 
     # ---- orders from the master -----------------------------------------------------------
 
     def add_inputs(self, inputs: list, done: bool) -> None:
         self.session.add_inputs(inputs, done)
-        self._queue.put_nowait(("inputs", None))
+        if self._deferred is not None and self._talking():
+            reply = self.session.answer_input(self._deferred)
+            if reply is not None:
+                self._deferred = None
+                self._reply(reply)
 
     def kill(self) -> None:
         """Stop the worker without reporting (the master asked, or lost this node)."""
         self._killed = True
-        self._queue.put_nowait(("kill", None))
         if self._process is not None:
             kill_process_group(self._process.pid)
+        self._end(Stop(KIND_KILLED))
 
     # ---- the run ------------------------------------------------------------------------
 
@@ -190,113 +342,136 @@ class TaskRunner:
     async def _run_worker(self, home: JobHome) -> Stop:
         argv = [os.path.join(home.path, self.spec["worker"])]
         env = worker_env(self._base_env, home.jobenvs)
-        started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
-            self._process = await self._launcher.launch(argv, home.path, env)
+            self._process = await self._launcher.spawn(argv, home.path, env)
         except OSError as exc:
             return Stop(KIND_ERROR, f"Could not start the worker {argv[0]}: {exc}")
         log.debug("task %s: worker pid %d started in %.1f ms", self.key, self._process.pid,
-                  (time.monotonic() - started) * 1000)
-        if self._killed:  # a kill order that arrived while the process was starting
-            kill_process_group(self._process.pid)
-        reader = asyncio.create_task(self._read_output(self._process))
+                  (loop.time() - started) * 1000)
+        self._pipes = WorkerPipes(self._process, self._on_output, self._on_output_end)
         try:
-            return await self._monitor(started)
+            if self._killed:  # a kill order that arrived while the process was starting
+                return Stop(KIND_KILLED)
+            outcome = await self._watch(loop, started)
+            return outcome if outcome is not None else await self._crashed()
         finally:
-            await self._stop_process(reader)
+            await self._stop_process()
 
-    async def _read_output(self, process: WorkerProcess) -> None:
-        assert process.stdout is not None
-        while True:
-            chunk = await process.stdout.read(_READ_SIZE)
-            if not chunk:
-                self._queue.put_nowait(("eof", None))
-                return
-            self._queue.put_nowait(("data", chunk))
+    def _watch(self, loop: asyncio.AbstractEventLoop, started: float) -> asyncio.Future:
+        """Start serving the worker; the future resolves when its session is over."""
+        assert self._pipes is not None
+        self._over = loop.create_future()
+        self._started = self._last_data = started
+        self._pipes.start()
+        self._arm_timer(started + min(self.config.poll_interval, self.config.start_timeout))
+        return self._over
 
-    async def _stop_process(self, reader: asyncio.Task) -> None:
+    async def _stop_process(self) -> None:
         process = self._process
-        assert process is not None
+        assert process is not None and self._pipes is not None
         kill_process_group(process.pid)
-        if process.stdin is not None:
-            process.stdin.close()
-        try:
-            await asyncio.wait_for(process.wait(), timeout=self.config.exit_grace + 5)
-        except asyncio.TimeoutError:
+        self._quiet()
+        self._pipes.close()
+        if await _exit_status(process, self.config.exit_grace + 5) is None:
             log.warning("task %s: worker %d did not go away after SIGKILL", self.key,
                         process.pid)
-        reader.cancel()
 
-    # ---- monitor loop -------------------------------------------------------------------
+    def _talking(self) -> bool:
+        """True while the worker's messages are being answered."""
+        return self._over is not None and not self._over.done() and self._last_words is None
 
-    async def _monitor(self, started: float) -> Stop:
-        self._last_data = started
-        exited_at: float | None = None
-        while True:
-            timeout, on_timeout = self._next_deadline(started)
-            try:
-                what, data = await asyncio.wait_for(self._queue.get(), timeout)
-            except asyncio.TimeoutError:
-                if on_timeout is not None:
-                    return self._warn(on_timeout)
-                exited_at = self._check_exited(exited_at)
-                if exited_at is not None and time.monotonic() - exited_at >= self.config.exit_grace:
-                    return await self._crashed()
-                continue
-            if what == "kill":
-                return Stop(KIND_KILLED)
-            if what == "eof":
-                return await self._crashed()
-            if what == "inputs":
-                outcome = await self._answer_deferred()
-            else:
-                self._last_data = time.monotonic()
-                outcome = await self._on_data(data)
-            if outcome is not None:
-                return outcome
+    def _end(self, outcome: Stop | None) -> None:
+        """The worker's session is over: wake `_run_worker` (the first outcome wins)."""
+        over = self._over
+        if over is not None and not over.done():
+            over.set_result(outcome)
+        self._quiet()
 
-    def _next_deadline(self, started: float) -> tuple[float, str | None]:
-        """How long to wait for the next event, and the warning if that wait runs out."""
-        now = time.monotonic()
+    def _quiet(self) -> None:
+        """No more output handling, deadlines or held replies for this worker."""
+        if self._pipes is not None:
+            self._pipes.stop_reading()
+        for timer in (self._timer, self._held_timer):
+            if timer is not None:
+                timer.cancel()
+
+    # ---- deadlines (one timer per task) ---------------------------------------------------
+
+    def _arm_timer(self, when: float) -> None:
+        self._timer = asyncio.get_running_loop().call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        """Check the deadline due now; re-arm for the next one (data does not move the timer:
+        it fires at the earliest time a deadline could have passed and looks again)."""
+        now = asyncio.get_running_loop().time()
+        if self._last_words is not None:
+            self._end(self._last_words_outcome())
+            return
+        warning, deadline = self._deadline()
+        if deadline is not None and now >= deadline:
+            self._end(self._warn(warning))
+            return
+        if self._exited_with_output_open(now):
+            self._end(None)
+            return
+        next_check = now + self.config.poll_interval
+        self._arm_timer(next_check if deadline is None else min(next_check, deadline))
+
+    def _deadline(self) -> tuple[str, float | None]:
+        """The deadline that applies now, and the warning if it passes."""
         if self.session.worker_pid is None:
-            left = started + self.config.start_timeout - now
-            if left <= 0 or left < self.config.poll_interval:
-                return max(left, 0.0), (f"Worker did not send its PID in "
-                                        f"{self.config.start_timeout:g} seconds")
-            return self.config.poll_interval, None
+            return (f"Worker did not send its PID in {self.config.start_timeout:g} seconds",
+                    self._started + self.config.start_timeout)
         if self._decoder.mid_message:
-            left = self._last_data + self.config.message_timeout - now
-            if left < self.config.poll_interval:
-                return max(left, 0.0), "Worker stuck in the middle of a message"
-        return self.config.poll_interval, None
+            return ("Worker stuck in the middle of a message",
+                    self._last_data + self.config.message_timeout)
+        return "", None
 
-    def _check_exited(self, exited_at: float | None) -> float | None:
-        """Notice a worker that exited while something (a grandchild) keeps its pipe open."""
-        if exited_at is None and self._process is not None and self._process.returncode is not None:
-            return time.monotonic()
-        return exited_at
+    def _exited_with_output_open(self, now: float) -> bool:
+        """A worker that exited while something (a grandchild) keeps its pipe open: give the
+        output `exit_grace` seconds to end, then call it a crash."""
+        assert self._process is not None
+        if self._exited_at is None and self._process.returncode is not None:
+            self._exited_at = now
+        return self._exited_at is not None and now - self._exited_at >= self.config.exit_grace
 
-    async def _on_data(self, data: bytes) -> Stop | None:
+    # ---- the worker's output --------------------------------------------------------------
+
+    def _on_output(self, data: bytes) -> None:
+        self._last_data = asyncio.get_running_loop().time()
+        if self._last_words is not None:
+            self._collect_last_words(data)
+            return
         try:
             messages = self._decoder.feed(data)
         except framing.FramingError as exc:
             self._event("WARNING", f"Could not parse worker event: {exc.kind}")
-            return await self._last_words(self._decoder.pending)
+            self._start_last_words(self._decoder.pending)
+            return
         for index, (name, body) in enumerate(messages):
             if not is_message_name(name):
                 rest = b"".join(_frame(n, b) for n, b in messages[index:])
                 self._event("WARNING", "Could not parse worker event: invalid_type")
-                return await self._last_words(rest + self._decoder.pending)
-            outcome = await self._handle(name, body)
+                self._start_last_words(rest + self._decoder.pending)
+                return
+            outcome = self._handle(name, body)
             if outcome is not None:
-                return outcome
-        return None
+                self._end(outcome)
+                return
 
-    async def _handle(self, name: str, body: bytes) -> Stop | None:
+    def _on_output_end(self) -> None:
+        if self._last_words is not None:
+            self._end(self._last_words_outcome())
+        else:
+            self._end(None)  # before DONE, ERROR or FATAL: `_crashed` reports it
+
+    def _handle(self, name: str, body: bytes) -> Stop | None:
         result = self.session.handle(name, body)
         self._flush_session_reports()
         if isinstance(result, Reply):
-            await self._reply(result)
+            self._reply(result)
             return None
         if isinstance(result, Defer):
             self._deferred = result.request
@@ -305,54 +480,63 @@ class TaskRunner:
             self._event("WARNING", result.message)
         return result
 
-    async def _answer_deferred(self) -> Stop | None:
-        if self._deferred is None:
-            return None
-        reply = self.session.answer_input(self._deferred)
-        if reply is not None:
-            self._deferred = None
-            await self._reply(reply)
-        return None
+    # ---- replies ------------------------------------------------------------------------
 
-    async def _reply(self, reply: Reply) -> None:
-        if reply.delay:
-            await asyncio.sleep(reply.delay)
-        process = self._process
-        if process is None or process.stdin is None:
-            return
-        try:
-            process.stdin.write(framing.encode(reply.name, reply.payload))
-            await process.stdin.drain()
-        except (BrokenPipeError, ConnectionResetError):
-            log.debug("task %s: worker closed its stdin", self.key)
+    def _reply(self, reply: Reply) -> None:
+        data = _ENCODED_OK.get(reply.payload) if reply.name == "OK" else None
+        if data is None:
+            data = framing.encode(reply.name, reply.payload)
+        if reply.delay or self._held:
+            self._hold(reply.delay, data)
+        elif self._pipes is not None:
+            self._pipes.write(data)
 
-    async def _last_words(self, words: bytes) -> Stop:
+    def _hold(self, delay: float, data: bytes) -> None:
+        """A rate-limited reply: it, and every reply after it, waits its turn (order kept)."""
+        self._held.append((delay, data))
+        if len(self._held) == 1:
+            self._held_timer = asyncio.get_running_loop().call_later(delay, self._release)
+
+    def _release(self) -> None:
+        """Write the held reply that is due, and those after it up to the next delayed one."""
+        self._held_timer = None
+        assert self._pipes is not None
+        _delay, data = self._held.popleft()
+        self._pipes.write(data)
+        while self._held and not self._held[0][0]:
+            self._pipes.write(self._held.popleft()[1])
+        if self._held:
+            self._held_timer = asyncio.get_running_loop().call_later(self._held[0][0],
+                                                                     self._release)
+
+    # ---- protocol violations and crashes ------------------------------------------------
+
+    def _start_last_words(self, words: bytes) -> None:
         """After a framing error: collect more output for a while, then fail the task."""
-        buffer = bytearray(words)
-        deadline = time.monotonic() + self.config.last_words_timeout
-        while len(buffer) < self.config.last_words_max:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                what, data = await asyncio.wait_for(self._queue.get(), left)
-            except asyncio.TimeoutError:
-                break
-            if what == "kill":
-                return Stop(KIND_KILLED)
-            if what == "eof":
-                break
-            if what == "data":
-                buffer += data
-        return Stop(KIND_ERROR, last_words_message(bytes(buffer), self.config.last_words_max))
+        self._last_words = bytearray(words)
+        if self._timer is not None:
+            self._timer.cancel()
+        if len(self._last_words) >= self.config.last_words_max:
+            self._end(self._last_words_outcome())
+            return
+        self._arm_timer(asyncio.get_running_loop().time() + self.config.last_words_timeout)
+
+    def _collect_last_words(self, data: bytes) -> None:
+        assert self._last_words is not None
+        self._last_words += data
+        if len(self._last_words) >= self.config.last_words_max:
+            self._end(self._last_words_outcome())
+
+    def _last_words_outcome(self) -> Stop:
+        words = bytes(self._last_words or b"")
+        return Stop(KIND_ERROR, last_words_message(words, self.config.last_words_max))
 
     async def _crashed(self) -> Stop:
         """The worker's output ended (or it exited) before DONE, ERROR or FATAL."""
         process = self._process
         assert process is not None
-        try:
-            code = await asyncio.wait_for(process.wait(), timeout=self.config.exit_grace)
-        except asyncio.TimeoutError:
+        code = await _exit_status(process, self.config.exit_grace)
+        if code is None:
             code = process.returncode if process.returncode is not None else -signal.SIGKILL
         if self._killed:
             return Stop(KIND_KILLED)
@@ -418,3 +602,13 @@ def last_words_message(words: bytes, limit: int) -> str:
 
 def _frame(name: str, body: bytes) -> bytes:
     return b"%s %d %s\n" % (name.encode("latin-1"), len(body), body)
+
+
+async def _exit_status(process: WorkerProcess, timeout: float) -> int | None:
+    """The worker's exit status, or None if it has not exited within `timeout` seconds
+    (`asyncio.timeout`, not `wait_for`: no task per wait)."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await process.wait()
+    except TimeoutError:
+        return None

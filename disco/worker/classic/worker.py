@@ -53,6 +53,29 @@ class Worker(worker.Worker):
     """The classic worker; every parameter of DISCO.md §1.5 is a dict item."""
     jobpack_version = 1
 
+    class Prepared(object):
+        """What :meth:`Worker.prepare_job` did, for the tasks forked after it: the worker, job
+        and jobargs it was done for, and the job functions' globals still lacking ``Task``."""
+
+        def __init__(self, worker: 'Worker', job: Any, jobargs: dict, scopes: list) -> None:
+            self.worker, self.job, self.jobargs, self.scopes = worker, job, jobargs, scopes
+
+        def matches(self, worker: 'Worker', job: Any, jobargs: dict) -> bool:
+            # identity, not equality: a jobargs value's own __eq__ is no business of ours
+            return (worker is self.worker and job is self.job and len(jobargs) == len(self.jobargs)
+                    and all(jobargs.get(key, self) is value for key, value in self.jobargs.items()))
+
+        def inject_task(self, task: Any) -> None:
+            """What :func:`inject` of the task's :func:`job_function_globals` still adds."""
+            global Task
+            Task = task
+            for scope in self.scopes:
+                scope.setdefault('Task', task)
+
+    #: set by :meth:`prepare_job` in the process the job's tasks fork from (a class
+    #: attribute: never pickled with a worker; nothing new among the job functions' globals)
+    prepared: 'Worker.Prepared | None' = None
+
     def defaults(self) -> dict:
         defaults = super().defaults()
         defaults.update({'map': None,
@@ -117,9 +140,37 @@ class Worker(worker.Worker):
                     jobzip.writestr(os.path.join('ext.{0}'.format(stage), name), data)
 
     # ---------------------------------------------------------------- node side
-    def run(self, task: Any, job: Any, **jobargs: Any) -> None:
+    def prepare_job(self, job: Any, jobargs: dict) -> None:
+        """Resolve the parameters and give the job functions their globals, except the one
+        naming the task (``Task``), once for all tasks of the job (see
+        :meth:`disco.worker.Worker.prepare_job`): :meth:`run` then only adds ``Task``."""
+        global Task
+        Worker.prepared = None
+        self.resolve(job, jobargs)
+        placeholder = object()  # there is no task yet
+        names = job_function_globals(self, placeholder)
+        Task = None
+        per_task = names.get('Task') is placeholder  # unless a required module took the name
+        if per_task:
+            del names['Task']
+        scopes = {id(scope): scope for scope in self.function_scopes()}
+        for scope in scopes.values():
+            for name, value in names.items():
+                scope.setdefault(name, value)
+        Worker.prepared = Worker.Prepared(self, job, dict(jobargs),
+                                          list(scopes.values()) if per_task else [])
+
+    def resolve(self, job: Any, jobargs: dict) -> None:
+        """Replace every parameter by its value for this job (jobargs, job attribute, own)."""
         for key in self:
             self[key] = self.getitem(key, job, jobargs)
+
+    def run(self, task: Any, job: Any, **jobargs: Any) -> None:
+        prepared = Worker.prepared
+        if prepared is not None and not prepared.matches(self, job, jobargs):
+            prepared = None
+        if prepared is None:
+            self.resolve(job, jobargs)
         if self['version'] != python_version():
             raise AssertionError("Python version mismatch: job built with {0}, node runs {1}"
                                  .format(self['version'], python_version()))
@@ -128,7 +179,11 @@ class Worker(worker.Worker):
         if isinstance(stage_function, dict):
             params = self['ext_params']
             self[task.stage] = external.prepare(params, task.stage)
-        self.inject_globals(task)
+            prepared = None  # a function of this task's own: it needs every name
+        if prepared is None:
+            self.inject_globals(task)
+        else:
+            prepared.inject_task(task)
         try:
             getattr(self, 'run_' + task.stage)(task, params)
         finally:
@@ -139,6 +194,14 @@ class Worker(worker.Worker):
         for value in list(self.values()):
             for function in callables(value):
                 inject(function, names)
+
+    def function_scopes(self) -> Iterator[dict]:
+        """The globals of every job function among the parameters."""
+        for value in list(self.values()):
+            for function in callables(value):
+                scope = getattr(function, '__globals__', None)
+                if scope is not None:
+                    yield scope
 
     def opener(self, stage: str, direction: str, params: Any) -> Callable:
         """:return: ``open(url)`` building the stream chain for stage/direction."""
