@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import time
+from json.encoder import encode_basestring_ascii
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,23 @@ def format_timestamp(now: float) -> str:
     return time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(now))
 
 
+#: (second, its quoted timestamp): event lines come in bursts within one second
+_last_stamp: tuple[int, str] = (-1, "")
+
+
 def event_line(now: float, host: str, message: str) -> str:
-    return json.dumps([format_timestamp(now), host, message], separators=(",", ":")) + "\n"
+    """One event-log line; the same text as ``json.dumps([stamp, host, message])`` compacted.
+
+    Several lines per task reach the master, so the line is assembled from the (C) string
+    quoting that json.dumps uses, with the timestamp formatted once per second.
+    """
+    global _last_stamp
+    if type(host) is not str or type(message) is not str:  # exact str only
+        return json.dumps([format_timestamp(now), host, message], separators=(",", ":")) + "\n"
+    second = int(now // 1)
+    if second != _last_stamp[0]:
+        _last_stamp = (second, encode_basestring_ascii(format_timestamp(now)))
+    return f"[{_last_stamp[1]},{encode_basestring_ascii(host)},{encode_basestring_ascii(message)}]\n"
 
 
 class EventLogs:

@@ -17,6 +17,7 @@ None for job inputs, index in that task's outputs, output).
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple, Union
 from urllib.parse import urlsplit
@@ -62,8 +63,15 @@ class OutputRef(NamedTuple):
 Group = tuple  # (label: int, host: str | None)
 
 
+#: a URL whose host `urlsplit` would find as is: plain scheme and host, optional port
+_PLAIN_HOST = re.compile(r"(?:disco|dir|http|https)://([A-Za-z0-9._-]+)(?::[0-9]*)?(?:[/?#]|$)")
+
+
 def url_host(url: str) -> str | None:
     """The host part of a URL that names one (``disco://h/..``, ``http://h:p/..``), else None."""
+    plain = _PLAIN_HOST.match(url)
+    if plain is not None:  # every result URL of a task: skip urlsplit's general parsing
+        return plain.group(1).lower()
     if "://" not in url or url.startswith(("raw://", "file://", "tag://")):
         return None
     try:

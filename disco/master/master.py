@@ -32,6 +32,8 @@ from disco.protocol import jobpack
 log = logging.getLogger(__name__)
 
 RESTART_REASON = "Master restarted while the job was active; the job could not be resumed"
+#: actions after which a queued task may be able to start (they trigger a scheduling pass)
+_UNBLOCKING = frozenset({A.Enqueue, A.Release, A.StageDone, A.JobFinished})
 
 
 @dataclass
@@ -65,8 +67,11 @@ class Master:
         self.master_url = ""
         self.metrics = {"tasks_done": 0, "tasks_failed": 0, "task_seconds": 0.0}
         self._schedule_pending = False
+        self._defer_schedule = False    # True while a node report is handled (node_message)
         self._background: set[asyncio.Task] = set()
         self._task_rows: list[tuple] = []
+        #: jobs with tasks changed since their rows were last built (`flush_tasks` builds them)
+        self._dirty: dict[str, JobEntry] = {}
         self._resumed: set[str] = set()
         self._pending_resume: list[JobEntry] = []
         self._resume_deadline: float | None = None
@@ -236,29 +241,43 @@ class Master:
     # ---- carrying out actions ----------------------------------------------------------------
 
     def apply(self, entry: JobEntry, acts: list) -> None:
+        """Carry out a coordinator's actions; its changed tasks are written at the next flush.
+
+        A scheduling pass follows only actions that can let a queued task start (a task
+        queued, a slot released, a stage or job ended); `_schedule` itself follows up when
+        it left slots free.
+        """
         name = entry.name
+        reschedule = False
         for act in acts:
-            if isinstance(act, A.Event):
+            kind = type(act)
+            if kind is A.Event:
                 self.events.add(name, act.host, act.message)
-            elif isinstance(act, A.Enqueue):
-                self.scheduler.enqueue(name, act.task, act.hosts, act.avoid)
-            elif isinstance(act, A.Dequeue):
-                self.scheduler.dequeue(name, act.task)
-            elif isinstance(act, A.Release):
-                self._release(name, act.task, act.host)
-            elif isinstance(act, A.RunTask):
+                continue
+            if kind is A.RunTask:
                 self._run_task(entry, act)
-            elif isinstance(act, A.SendInputs):
+                continue
+            if kind in _UNBLOCKING:
+                reschedule = True
+            if kind is A.Enqueue:
+                self.scheduler.enqueue(name, act.task, act.hosts, act.avoid)
+            elif kind is A.Release:
+                self._release(name, act.task, act.host)
+            elif kind is A.Dequeue:
+                self.scheduler.dequeue(name, act.task)
+            elif kind is A.SendInputs:
                 self.send(act.host, link.more_inputs(name, act.task, act.attempt, act.inputs,
                                                      act.done))
-            elif isinstance(act, A.KillTask):
+            elif kind is A.KillTask:
                 self.send(act.host, link.kill_task(name, act.task, act.attempt))
-            elif isinstance(act, A.StageDone):
+            elif kind is A.StageDone:
                 entry.record["stage_results"][act.stage] = act.results
-            elif isinstance(act, A.JobFinished):
+            elif kind is A.JobFinished:
                 self._finished(entry, act)
-        self._persist_tasks(entry)
-        self.schedule_soon()
+        if entry.coordinator is not None and entry.coordinator.dirty:
+            self._dirty[name] = entry
+        if reschedule:
+            self.schedule_soon()
 
     def _release(self, job: str, task: int, host: str) -> None:
         self.scheduler.release(job, host)
@@ -321,21 +340,27 @@ class Master:
         entry.finished.set()
 
     def _persist_tasks(self, entry: JobEntry) -> None:
+        """Turn the entry's changed tasks into store rows (their state now)."""
+        self._dirty.pop(entry.name, None)
         coordinator = entry.coordinator
         if coordinator is None or not coordinator.dirty:
             return
-        rows = []
+        name, tasks, rows = entry.name, coordinator.tasks, self._task_rows
         for task_id in sorted(coordinator.dirty):
-            t = coordinator.tasks[task_id]
-            rows.append((entry.name, t.id, t.stage, f"{t.group[0]},{t.group[1] or ''}", t.host,
+            t = tasks[task_id]
+            rows.append((name, t.id, t.stage, f"{t.group[0]},{t.group[1] or ''}", t.host,
                          t.start, t.end, t.status, t.attempt, t.failures,
-                         json.dumps(JobCoordinator.task_state(t), separators=(",", ":"))))
-            if t.status == "done" and t.end is not None and t.start is not None:
-                self.metrics["task_seconds"] += t.end - t.start
+                         _compact(JobCoordinator.task_state(t))))
         coordinator.dirty.clear()
-        self._task_rows.extend(rows)  # written in batches by flush_tasks (one commit per tick)
 
     def flush_tasks(self) -> None:
+        """Write the changed tasks of every job (the timer loop calls this every tick).
+
+        Rows are built here rather than at each change: a task assigned and finished within
+        one tick is encoded and written once, and the store gets one batch and one commit.
+        """
+        for entry in list(self._dirty.values()):
+            self._persist_tasks(entry)
         rows, self._task_rows = self._task_rows, []
         if rows:
             self.background(self.store.save_tasks(rows))
@@ -362,7 +387,12 @@ class Master:
         """Coalesce many events into one scheduling pass on the next loop iteration."""
         if not self._schedule_pending:
             self._schedule_pending = True
-            asyncio.get_running_loop().call_soon(self._schedule)
+            if not self._defer_schedule:
+                asyncio.get_running_loop().call_soon(self._scheduled)
+
+    def _scheduled(self) -> None:
+        if self._schedule_pending:  # else a node report ran the pass meanwhile
+            self._schedule()
 
     def cluster_changed(self) -> None:
         self.scheduler.set_hosts(self.cluster.usable_slots())
@@ -371,12 +401,16 @@ class Master:
     def _schedule(self) -> None:
         self._schedule_pending = False
         now = time.time()
-        for job, task, host in self.scheduler.schedule(self._gate):
+        assigned = self.scheduler.schedule(self._gate)
+        for job, task, host in assigned:
             entry = self.jobs.get(job)
             if entry is None or entry.coordinator is None:
                 self.scheduler.release(job, host)
                 continue
             self.apply(entry, entry.coordinator.assign(task, host, now))
+        if assigned and self.scheduler.has_free_slot():
+            # the tasks just started may let gated ones start (a concurrent stage's throttle)
+            self.schedule_soon()
 
     def _gate(self, job: str, task: int) -> bool:
         entry = self.jobs.get(job)
@@ -410,8 +444,9 @@ class Master:
     def node_message(self, host: str, message: dict) -> None:
         op = message["op"]
         node = self.cluster.node(host)
+        now = time.time()
         if node is not None:
-            node.last_seen = time.time()
+            node.last_seen = now
         if op == link.STATUS:
             if node is not None:
                 node.disk_free = int(message.get("disk_free") or 0)
@@ -420,24 +455,41 @@ class Master:
         entry = self.jobs.get(message.get("job", ""))
         if entry is None or entry.coordinator is None:
             return
-        now = time.time()
         if op == link.EVENT:
-            self.events.add(entry.name, host, message["message"])
-        elif op == link.TASK_DONE:
+            self.events.add(entry.name, host, message["message"], now)
+            return
+        # the scheduling pass a report calls for runs right after it, not on the next loop
+        # pass: a finished task's slot is refilled while handling its task_done
+        self._defer_schedule = True
+        try:
+            self._task_report(entry, node, host, op, message, now)
+        finally:
+            self._defer_schedule = False
+            if self._schedule_pending:
+                self._schedule()
+
+    def _task_report(self, entry: JobEntry, node, host: str, op: str, message: dict,
+                     now: float) -> None:
+        coordinator = entry.coordinator
+        if op == link.TASK_DONE:
             self._count(node, "job_ok")
-            acts = entry.coordinator.task_done(message["task"], message["attempt"], host,
-                                               message["results"], now)
+            acts = coordinator.task_done(message["task"], message["attempt"], host,
+                                         message["results"], now)
+            if acts:
+                task = coordinator.tasks[message["task"]]
+                if task.start is not None:
+                    self.metrics["task_seconds"] += now - task.start
             self.apply(entry, acts)
         elif op == link.TASK_FAILED:
             self._count(node, "error" if message["kind"] == link.KIND_FATAL else "data_error")
             self.metrics["tasks_failed"] += 1
-            acts = entry.coordinator.task_failed(message["task"], message["attempt"], host,
-                                                 message["kind"], message["message"], now)
+            acts = coordinator.task_failed(message["task"], message["attempt"], host,
+                                           message["kind"], message["message"], now)
             self.apply(entry, acts)
         elif op == link.INPUT_FAILED:
             self._count(node, "data_error")
-            acts = entry.coordinator.input_failed(message["task"], message["attempt"], host,
-                                                  message["input"], now)
+            acts = coordinator.input_failed(message["task"], message["attempt"], host,
+                                            message["input"], now)
             self.apply(entry, acts)
 
     def _count(self, node, counter: str) -> None:
@@ -486,6 +538,8 @@ class Master:
             return  # purged meanwhile by another request
         entry.finished.set()
         self.scheduler.remove_job(name)
+        self._dirty.pop(name, None)
+        self._task_rows = [row for row in self._task_rows if row[0] != name]
         await asyncio.to_thread(self.events.remove, name)
         await self.store.delete_job(name)
         if purge_nodes:
@@ -504,6 +558,10 @@ class Master:
         finally:
             for task in tasks:
                 task.cancel()
+
+
+#: compact JSON (as ``json.dumps(value, separators=(",", ":"))``) without a new encoder per call
+_compact = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _read_text(path: str) -> str:

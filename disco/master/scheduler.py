@@ -166,23 +166,33 @@ class Scheduler:
 
     # ---- decisions ---------------------------------------------------------------------
 
+    def has_free_slot(self) -> bool:
+        busy = self.busy
+        return any(n > busy.get(h, 0) for h, n in self.slots.items())
+
     def free_slots(self) -> dict[str, int]:
         return {h: n - self.busy.get(h, 0) for h, n in self.slots.items()
                 if n - self.busy.get(h, 0) > 0}
 
     def schedule(self, gate: Callable[[str, int], bool] | None = None) -> list[tuple[str, int, str]]:
         """Fill free slots: ``[(job, task, host)]``; `gate(job, task)` may veto a task."""
-        gate = gate or (lambda _job, _task: True)
         free = self.free_slots()
+        if not free:
+            return []
+        gate = gate or (lambda _job, _task: True)
         live = set(self.slots)
         assigned: list[tuple[str, int, str]] = []
+        candidates = None      # the jobs in priority order; they change only when a task starts
         for local_only in (True, False):
             for host in sorted(free, key=lambda h: (self.busy.get(h, 0), h)):
                 while free[host] > 0:
-                    pick = self._pick_for(host, local_only, live, gate)
+                    if candidates is None:
+                        candidates = self._candidates()
+                    pick = self._pick_for(host, local_only, live, gate, candidates)
                     if pick is None:
                         break
                     assigned.append(self._take(pick[0], pick[1], host))
+                    candidates = None
                     free[host] -= 1
         return assigned
 
@@ -194,8 +204,9 @@ class Scheduler:
         return sorted(jobs, key=lambda q: (-self.priority(q.name, share), q.order))
 
     def _pick_for(self, host: str, local_only: bool, live: set[str],
-                  gate: Callable[[str, int], bool]) -> tuple[str, int] | None:
-        for queue in self._candidates():
+                  gate: Callable[[str, int], bool],
+                  candidates: list[JobQueue] | None = None) -> tuple[str, int] | None:
+        for queue in self._candidates() if candidates is None else candidates:
             task = queue.pick(host, local_only, live, gate)
             if task is not None:
                 return queue.name, task
