@@ -103,15 +103,15 @@ Worker.main()
 
 
 #: the real launcher's two lines, measured with as little in the way as possible: one global
-#: of `disco.worker` (the frame encoder) replaced, to note the CPU when DONE is encoded
+#: of `disco.worker.channel` (the frame encoder) replaced, to note the CPU when DONE is encoded
 LIGHT_LAUNCHER = """#!/usr/bin/env python3
 # disco-python-worker
 import os, sys, time, json, resource
 _first = (time.clock_gettime(time.CLOCK_PROCESS_CPUTIME_ID) * 1e3,
           resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
 from disco.worker import Worker
-import disco.worker
-_encode = disco.worker.encode
+import disco.worker.channel
+_encode = disco.worker.channel.encode
 def _encode_marking(name, payload=''):
     if name == 'DONE':
         marks = [("launcher", *_first),
@@ -121,7 +121,7 @@ def _encode_marking(name, payload=''):
                   "w") as f:
             json.dump({"marks": marks, "parent": os.getppid()}, f)
     return _encode(name, payload)
-disco.worker.encode = _encode_marking
+disco.worker.channel.encode = _encode_marking
 Worker.main()
 """
 

@@ -334,7 +334,9 @@ def _zygote_main(sock: socket.socket, first: dict) -> int:
     if _has_threads():
         # a thread (started by the job's imports) may hold a lock at fork time that the
         # child would then wait on forever: fork only from single-threaded processes
-        sock.send(json.dumps({"unfit": "the job's modules started threads"}).encode())
+        reason = "the job's modules started threads"
+        sock.send(json.dumps({"unfit": reason}).encode())
+        _refuse_requests(sock, reason)
         return 0
     # tasks' environment differences are now taken against the zygote's environment, and a
     # task with none (the usual case: the node gives every task of a job the same one) gets
@@ -364,6 +366,23 @@ def _zygote_main(sock: socket.socket, first: dict) -> int:
             if pid:
                 children.add(pid)
     return 0
+
+
+def _refuse_requests(sock: socket.socket, reason: str) -> None:
+    """An unfit zygote reads every request the server sent before it learnt so, until the
+    server retires it: closing with requests unread would make the server's next read fail
+    with ECONNRESET and lose the `unfit` reply. The first request was answered by `unfit`;
+    each later one gets an error (the node then execs its task)."""
+    answered = False
+    while True:
+        message, fds, _flags, _addr = socket.recv_fds(sock, _PACKET, 2)
+        for fd in fds:
+            os.close(fd)
+        if not message:
+            return
+        if answered:
+            sock.send(json.dumps({"error": f"job zygote: {reason}"}).encode())
+        answered = True
 
 
 def _prepare_job(request: dict) -> None:

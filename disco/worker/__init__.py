@@ -9,7 +9,7 @@ job home.  On a node, the job home's ``disco-worker`` launcher calls
 stdin/stderr, builds the :class:`disco.task.Task`, unpickles ``(job,
 jobargs)`` and runs ``job.worker.start(task, job, **jobargs)``.
 
-While a worker runs, the protocol channel belongs to this module only:
+While a worker runs, the protocol channel belongs to :mod:`disco.worker.channel`:
 ``sys.stdout``/``sys.stderr`` become :class:`MessageWriter` objects (every
 non-empty write is a ``MSG``), and file descriptors 1 and 2 are redirected
 to an in-memory file whose lines are forwarded as ``MSG`` too (before the
@@ -18,7 +18,6 @@ never corrupt a protocol frame.
 """
 from __future__ import annotations
 
-import _thread
 import cProfile
 import gzip
 import heapq
@@ -37,10 +36,12 @@ from typing import Any, Callable, Iterable, Iterator
 from disco import comm, sysutil
 from disco.error import CommError, DataError, InputNotFound
 from disco.fileutils import AtomicFile, DiscoOutput, Wait
-from disco.protocol.framing import encode, read_message
 from disco.settings import DiscoSettings
 from disco.task import Task
-from disco.worker import modutil
+from disco.worker import channel, modutil
+from disco.worker.channel import (NO_REPLY, STRAY_CHUNK, Channel, MessageWriter,  # noqa: F401
+                                  StrayOutput, drain_stray_output, flush_writers,
+                                  preopen_stdin)
 from disco.worker.task_io import StreamCombiner, task_input_stream
 
 #: Longest a worker may wait for a reply from its node (three days, as Disco).
@@ -58,189 +59,10 @@ LAUNCHER_SOURCE = ('#!/usr/bin/env python3\n'
 
 _first = itemgetter(0)
 
-#: Replies that never come: the node kills the worker after these messages.
-NO_REPLY = frozenset(('DONE', 'ERROR', 'FATAL'))
-
-
-class Channel(object):
-    """The worker's end of the protocol: frames out on a private copy of fd 2,
-    replies in on a private copy of fd 0.  One lock makes request+reply atomic
-    (job code may send from its own threads)."""
-
-    def __init__(self, infile: io.BufferedReader, outfile: Any) -> None:
-        self.infile = infile
-        self.outfile = outfile
-        self.lock = _thread.RLock()  # threading.RLock's, without its Python wrapper
-
-    def request(self, name: str, payload: Any = '') -> tuple:
-        """Send one message; :return: the reply ``(name, payload)`` (or None)."""
-        with self.lock:
-            if _stray is not None:  # what C code / children wrote comes before this message
-                _stray.forward(self)
-            self.outfile.write(encode(name, payload))
-            self.outfile.flush()
-            if name in NO_REPLY:
-                return None
-            reply = read_message(self.infile)
-        if reply is None:
-            raise EOFError("Node closed the worker protocol channel")
-        return reply
-
-
-_channel: Channel | None = None
-#: where fds 1/2 point while a task runs (see `install_channel`)
-_stray: 'StrayOutput | None' = None
-#: ``sys.stdin`` for a task, opened ahead by the process it was forked from (`preopen_stdin`)
-_null_stdin: io.TextIOWrapper | None = None
-#: longest piece of stray output read at once (lines longer than this are split)
-STRAY_CHUNK = 1 << 20
-
-
 def install_channel() -> Channel:
-    """Take over fds 0-2: keep private copies for the protocol, point fd 0 at
-    /dev/null and fds 1-2 at an anonymous in-memory file forwarded as MSGs
-    (:class:`StrayOutput`), and replace ``sys.stdin/stdout/stderr``."""
-    global _channel, _stray
-    # os.fdopen's files, without its Python frame and import
-    proto_in = open(os.dup(0), 'rb')  # noqa: SIM115 - the channel's, for the task's life
-    proto_out = open(os.dup(2), 'wb')  # noqa: SIM115
-    _channel = Channel(proto_in, proto_out)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    _stray = StrayOutput()
-    stdin = _null_stdin
-    sys.stdin = stdin if stdin is not None and not stdin.closed else open(os.devnull)
-    sys.stdout = MessageWriter(Worker)
-    sys.stderr = MessageWriter(Worker)
-    return _channel
-
-
-def preopen_stdin() -> None:
-    """Open the task's ``sys.stdin`` (/dev/null as text) ahead, in a process whose forked
-    children become workers (the node's fork server): `install_channel` in each child then
-    takes its own copy instead of opening one (~0.1 ms, mostly copy-on-write faults of the
-    codec machinery). Reading /dev/null has no position for the children to share."""
-    global _null_stdin
-    _null_stdin = open(os.devnull)  # noqa: SIM115 - kept open for the children
-
-
-def drain_stray_output() -> None:
-    """Send what was written to fds 1/2 before the task's last message (a line without
-    its newline included): nothing is waited for, a child process that still holds the
-    fds cannot delay the end of the task."""
-    if _stray is not None and _channel is not None:
-        _stray.forward(_channel, final=True)
-
-
-class StrayOutput(object):
-    """Lines written directly to fds 1/2 (C code, child processes), forwarded as MSGs.
-
-    The fds point at an anonymous in-memory file (``memfd``; an unlinked temporary file
-    where there is none) rather than a pipe: writes never block, so no thread has to
-    drain it while the task runs (starting one cost ~0.5 ms of every task). What was
-    written is read with ``pread`` -- the writers' shared offset is left alone -- and
-    sent before each protocol message and at the end of the task."""
-
-    def __init__(self) -> None:
-        self.fd = _anonymous_file()
-        os.dup2(self.fd, 1)
-        os.dup2(self.fd, 2)
-        self.offset = 0
-        self.partial = b''
-        self.forwarding = False
-
-    def forward(self, channel: Channel, final: bool = False) -> None:
-        """Send every complete line written since the last call (and, if ``final``, the
-        incomplete last one) as MSG; empty lines are skipped, as Disco's MSG must not be
-        empty."""
-        if self.forwarding:  # our own MSGs go through `Channel.request` too
-            return
-        self.forwarding = True
-        try:
-            for line in self._new_lines(final):
-                text = line.decode('utf-8', 'replace').strip()
-                if text:
-                    channel.request('MSG', text)
-        finally:
-            self.forwarding = False
-
-    def _new_lines(self, final: bool) -> Iterator[bytes]:
-        while True:
-            size = os.fstat(self.fd).st_size
-            if size <= self.offset:
-                break
-            data = self.partial + os.pread(self.fd, min(size - self.offset, STRAY_CHUNK),
-                                           self.offset)
-            self.offset += len(data) - len(self.partial)
-            lines = data.split(b'\n')
-            self.partial = lines.pop()
-            if len(self.partial) >= STRAY_CHUNK:
-                lines.append(self.partial)
-                self.partial = b''
-            yield from lines
-        if final and self.partial:
-            partial, self.partial = self.partial, b''
-            yield partial
-
-
-def _anonymous_file() -> int:
-    memfd_create = getattr(os, 'memfd_create', None)
-    if memfd_create is not None:
-        try:
-            return memfd_create('disco-stray-output', os.MFD_CLOEXEC)
-        except OSError:
-            pass
-    import tempfile
-    return os.dup(tempfile.TemporaryFile().fileno())
-
-
-class MessageWriter(object):
-    """A text file whose writes are sent as MSGs: text is collected up to a
-    newline (so one ``print`` is one MSG, as in Disco) and sent stripped, if
-    not empty; :meth:`flush` sends what is left."""
-    encoding = 'utf-8'
-    errors = 'replace'
-
-    def __init__(self, worker: Any) -> None:
-        self.worker = worker
-        self.pending = ''
-
-    @classmethod
-    def force_utf8(cls, string: Any) -> str:
-        if isinstance(string, bytes):
-            return string.decode('utf-8', 'replace')
-        return str(string)
-
-    def write(self, string: Any) -> int:
-        text = self.force_utf8(string)
-        self.pending += text
-        if '\n' in text:
-            complete, _, self.pending = self.pending.rpartition('\n')
-            self.send(complete)
-        return len(text)
-
-    def send(self, text: str) -> None:
-        stripped = text.strip()
-        if stripped:
-            self.worker.send('MSG', stripped)
-
-    def writelines(self, lines: Iterable) -> None:
-        for line in lines:
-            self.write(line)
-
-    def flush(self) -> None:
-        pending, self.pending = self.pending, ''
-        self.send(pending)
-
-    def isatty(self) -> bool:
-        return False
-
-    def writable(self) -> bool:
-        return True
-
-    def fileno(self) -> int:
-        return 2
+    """Take over fds 0-2 for the protocol (`disco.worker.channel.install_channel`); job
+    code's ``print`` becomes MSGs sent by :class:`Worker`."""
+    return channel.install_channel(Worker)
 
 
 class Params(object):
@@ -450,9 +272,7 @@ class Worker(dict):
     @classmethod
     def exchange(cls, type: str, payload: Any = '') -> tuple | None:
         """Send a protocol message; :return: the reply ``(name, payload)``."""
-        if _channel is None:
-            raise DataError("Not running under a Disco node (no protocol channel)", type)
-        return _channel.request(type, payload)
+        return channel.request(type, payload)
 
     @classmethod
     def get_input(cls, id: int) -> list:
@@ -508,13 +328,6 @@ class Worker(dict):
 
 def _label_order(label: Any) -> tuple:
     return (label is not None, str(type(label)), label if label is not None else 0)
-
-
-def flush_writers() -> None:
-    """Send what job code printed without a final newline."""
-    for stream in (sys.stdout, sys.stderr):
-        if isinstance(stream, MessageWriter):
-            stream.flush()
 
 
 def check_input_status(input_id: int, status: str, replicas: list) -> list:

@@ -149,8 +149,8 @@ def test_worker_runs_as_a_fresh_interpreter_would(tmp_path):
 STDIN_WORKER = """#!/usr/bin/env python3
 # disco-python-worker
 import json, os, sys
-import disco.worker
-preopened = disco.worker._null_stdin
+import disco.worker, disco.worker.channel
+preopened = disco.worker.channel._null_stdin
 disco.worker.install_channel()
 result = {"preopened": preopened is not None and sys.stdin is preopened,
           "read": sys.stdin.read(), "fd0": os.read(0, 10).decode()}
