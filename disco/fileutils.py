@@ -24,6 +24,7 @@ import struct
 import time
 import zlib
 from inspect import getmodule, getsourcefile
+from itertools import chain
 from typing import IO, Any, Iterable, Iterator
 from zipfile import ZIP_DEFLATED, ZipFile
 
@@ -173,14 +174,23 @@ class Chunker:
 
 def read_records(stream: IO[bytes], size: int | None = None, url: Any = None,
                  ignore_corrupt: bool = False) -> Iterator[Any]:
-    """Yield the records of a Disco-format stream (v1, or v0 if the first byte < 128)."""
+    """Yield the records of a Disco-format stream (v1, or v0 if the first byte < 128).
+
+    Hunks are read one at a time; their records are chained in C (a Python generator step
+    per record cost ~0.1 us, a third of reading one)."""
+    return chain.from_iterable(_hunks(stream, size, url, ignore_corrupt))
+
+
+def _hunks(stream: IO[bytes], size: int | None, url: Any,
+           ignore_corrupt: bool) -> Iterator[Iterable[Any]]:
+    """The records of each hunk in turn, as a list (or the v0 records as one iterator)."""
     offset = 0
     while True:
         header = _read_exactly(stream, HUNK_HEADER_SIZE)
         if not header:
             return
         if header[0] < 128:
-            yield from read_v0_records(stream, size, url, head=header)
+            yield read_v0_records(stream, size, url, head=header)
             return
         if len(header) < HUNK_HEADER_SIZE:
             raise DataError(f"Truncated data at {offset} bytes", url)
@@ -195,7 +205,7 @@ def read_records(stream: IO[bytes], size: int | None = None, url: Any = None,
                             f"(hunk {start}-{offset} is incomplete)", url)
         data = _hunk_payload(hunk, is_compressed, checksum, start, offset, url, ignore_corrupt)
         if data:
-            yield from _hunk_records(data, start, offset, url, ignore_corrupt)
+            yield _hunk_records(data, start, offset, url, ignore_corrupt)
 
 
 def _read_exactly(stream: IO[bytes], size: int) -> bytes:
@@ -228,7 +238,7 @@ def _hunk_payload(hunk: bytes, is_compressed: int, checksum: int, start: int, en
 
 
 def _hunk_records(data: bytes, start: int, end: int, url: Any,
-                  ignore_corrupt: bool) -> Iterator[Any]:
+                  ignore_corrupt: bool) -> list[Any]:
     # A buffered reader over the whole hunk lets the C unpickler prefetch instead of
     # calling read() per opcode; one Unpickler serves every record of the hunk.
     load = pickle.Unpickler(io.BufferedReader(io.BytesIO(data), len(data))).load
@@ -243,7 +253,7 @@ def _hunk_records(data: bytes, start: int, end: int, url: Any,
         if not ignore_corrupt:
             raise DataError(f"Corrupted data between bytes {start}-{end}: {e}", url) from None
         log.warning("%s: corrupted records at bytes %d-%d skipped: %s", url, start, end, e)
-    return iter(records)
+    return records
 
 
 def read_v0_records(fd: IO[bytes], size: int | None, url: Any,

@@ -594,40 +594,43 @@ class InputIter(object):
         self.missing: list = []
 
     def __iter__(self) -> Iterator:
+        # the replica loop is this generator itself: a record passes one generator frame,
+        # not two (a nested `yield from` cost ~0.1 us per record)
+        done = self.start
         try:
-            yield from self._records()
-        except DataError:
-            if self.missing and all(self.missing):
-                raise InputNotFound(str(self.urls.input), self.errors) from None
+            for url in self.urls:
+                try:
+                    stream = self.open(url)
+                except (DataError, OSError) as error:  # this replica is unreadable: try another
+                    self._failed(url, error)
+                    continue
+                # records counted by a counter zipped alongside: no Python loop per record
+                counted = itertools.count()
+                try:
+                    records = iter(stream)
+                    if done:
+                        _skip(records, done)
+                    yield from map(_first, zip(records, counted))
+                    return
+                except (DataError, OSError) as error:
+                    self._failed(url, error)
+                    done += next(counted)  # the records yielded from this replica
+                finally:
+                    _close(stream)
+        except DataError:  # from the replica list itself
+            self._raise_if_not_found()
             raise
+        self._raise_if_not_found()
+        raise DataError("Unable to read input: {0}".format('; '.join(self.errors)),
+                        str(self.urls.input))
+
+    def _raise_if_not_found(self) -> None:
+        if self.missing and all(self.missing):
+            raise InputNotFound(str(self.urls.input), self.errors) from None
 
     def _failed(self, url: str, error: Exception) -> None:
         self.errors.append(str(error))
         self.missing.append(is_missing(error) and not url.startswith(CLUSTER_SCHEMES))
-
-    def _records(self) -> Iterator:
-        done = self.start
-        for url in self.urls:
-            try:
-                stream = self.open(url)
-            except (DataError, OSError) as error:  # this replica is unreadable: try another
-                self._failed(url, error)
-                continue
-            # records counted by a counter zipped alongside: no Python loop per record
-            counted = itertools.count()
-            try:
-                records = iter(stream)
-                if done:
-                    _skip(records, done)
-                yield from map(_first, zip(records, counted))
-                return
-            except (DataError, OSError) as error:
-                self._failed(url, error)
-                done += next(counted)  # the records yielded from this replica
-            finally:
-                _close(stream)
-        raise DataError("Unable to read input: {0}".format('; '.join(self.errors)),
-                        str(self.urls.input))
 
 
 #: URLs of data the cluster itself holds (task outputs, DDFS blobs): when missing, the task
