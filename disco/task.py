@@ -24,11 +24,7 @@ from disco.ddfs import DDFS
 from disco.error import DiscoError
 from disco.protocol import jobpack as jobpack_codec
 from disco.settings import DiscoSettings
-
-try:  # CPython's own md5: OpenSSL's costs a forked task ~0.1 ms (page faults) on first use
-    from _md5 import md5 as _md5
-except ImportError:  # pragma: no cover - a build without it
-    from hashlib import md5 as _md5
+from disco.urls import hexhash
 
 _UNSAFE = re.compile(r'[^A-Za-z0-9_\-@:.]')
 _SAFE = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-@:.')
@@ -125,7 +121,7 @@ class Task(object):
         self.group_label, self.group_host = _split_group(group)
         self.group = '{0}-{1}'.format(self.group_label, self.group_host)
         self.outputs: dict = {}
-        stamp = _hexhash(str(time.time()).encode())
+        stamp = hexhash(str(time.time()).encode())
         self.uid = '{0}:{1}-{2}-{3}-{4}'.format(stage, safe_name(self.group), taskid,
                                                 stamp, os.getpid())
         self._jobobjs = None
@@ -154,12 +150,12 @@ class Task(object):
     @property
     def jobpath(self) -> str:
         """The job home, relative to ``disco_data``."""
-        return os.path.join(self.host, _hexhash(self.jobname.encode()), self.jobname)
+        return os.path.join(self.host, hexhash(self.jobname.encode()), self.jobname)
 
     @property
     def taskpath(self) -> str:
         """The task's working directory, relative to the job home."""
-        return os.path.join(_hexhash(self.uid.encode()), self.uid)
+        return os.path.join(hexhash(self.uid.encode()), self.uid)
 
     def makedirs(self) -> None:
         os.makedirs(self.taskpath, exist_ok=True)
@@ -226,11 +222,6 @@ class Task(object):
         if isinstance(value, str):
             value = value.encode('utf-8')
         self.ddfs.push(DDFS.job_oob(self.jobname), [(BytesIO(value), key)], delayed=True)
-
-
-def _hexhash(data: bytes) -> str:
-    """:func:`disco.urls.hexhash` of bytes (the same md5)."""
-    return _md5(data).hexdigest()[:2]
 
 
 def _same_file(path: str, identity: tuple) -> bool:

@@ -193,4 +193,27 @@ def startup():
     time.sleep(60)
 
 
+def big_input():
+    hello()
+    _, (flag, inputs) = call("INPUT")
+    call("MSG", "%s %d" % (flag, len(inputs)))
+    send("DONE")
+
+
+def pipelined():
+    hello()
+    for i in range(7):
+        send("MSG", "line %d" % i)
+    send("PING")
+    replies = [recv() for _ in range(8)]
+    call("MSG", json.dumps(replies))
+    send("DONE")
+
+
+def orphaned_output():
+    hello()
+    subprocess.Popen(["sleep", "30"])  # inherits stdout and stderr: the pipe stays open
+    raise SystemExit(3)
+
+
 globals()[os.environ["SCENARIO"]]()

@@ -17,72 +17,6 @@ from nodetest_helpers import PackServer, TaskCase, build_jobpack, fast, run_case
 
 pytestmark = pytest.mark.timeout(60)
 
-#: a raw-protocol worker (stdlib only); the jobenv SCENARIO picks the function
-WORKER = r'''#!/usr/bin/env python3
-# disco-python-worker
-import json, os, subprocess, sys
-
-OUT, IN = sys.stderr.buffer, sys.stdin.buffer
-
-
-def send(name, payload=""):
-    body = json.dumps(payload).encode()
-    OUT.write(b"%s %d %s\n" % (name.encode(), len(body), body))
-    OUT.flush()
-
-
-def field():
-    data = b""
-    while True:
-        c = IN.read(1)
-        if not c:
-            raise SystemExit(5)
-        if c == b" ":
-            return data
-        data += c
-
-
-def recv():
-    name = field().decode()
-    body = IN.read(int(field()) + 1)
-    return [name, json.loads(body[:-1])]
-
-
-def call(name, payload=""):
-    send(name, payload)
-    return recv()
-
-
-def hello():
-    call("WORKER", {"version": "1.1", "pid": os.getpid()})
-
-
-def big_input():
-    hello()
-    _, (flag, inputs) = call("INPUT")
-    call("MSG", "%s %d" % (flag, len(inputs)))
-    send("DONE")
-
-
-def pipelined():
-    hello()
-    for i in range(7):
-        send("MSG", "line %d" % i)
-    send("PING")
-    replies = [recv() for _ in range(8)]
-    call("MSG", json.dumps(replies))
-    send("DONE")
-
-
-def orphaned_output():
-    hello()
-    subprocess.Popen(["sleep", "30"])  # inherits stdout and stderr: the pipe stays open
-    raise SystemExit(3)
-
-
-globals()[os.environ["SCENARIO"]]()
-'''
-
 
 @pytest.fixture(params=["exec", "fork"])
 def launcher(request):
@@ -95,7 +29,7 @@ def scenario(tmp_path, name: str, kind: str, **kwargs) -> TaskCase:
         try:
             async with PackServer() as server:
                 job = f"pipes@{name}"
-                server.packs[job] = build_jobpack(name, WORKER)
+                server.packs[job] = build_jobpack(name)  # tests/node/scenario_worker.py
                 case = TaskCase(str(tmp_path), server, name, job=job, launcher=launcher,
                                 **kwargs)
                 await run_case(case)
