@@ -19,12 +19,13 @@ modules are returned by name and only imported on the node (DISCO.md §1.16).
 """
 from __future__ import annotations
 
+import ast
 import builtins
 import dis
 import functools
+import importlib.machinery
 import importlib.util
 import inspect
-import modulefinder
 import os
 import sys
 import sysconfig
@@ -195,22 +196,54 @@ def module_file(name: str) -> str | None:
 
 def recurse_module(name: str, path: str, paths: list | None = None) -> set:
     """:return: ``(name, path)`` of the user modules (under ``paths``) that the module
-    file ``path`` imports, directly or not (found by :mod:`modulefinder`, not imported)."""
+    file ``path`` imports, directly or not: read from the files' import statements, found
+    with :class:`importlib.machinery.PathFinder`, never imported."""
     paths = user_paths() if paths is None else paths
-    finder = modulefinder.ModuleFinder(path=list(paths))
+    found: dict = {}
+    pending = [path]
+    while pending:
+        for imported in _imported_names(pending.pop()):
+            if imported in found or imported == name or _is_node_module(imported):
+                continue
+            file = _user_module_file(imported, paths)
+            if file:
+                found[imported] = file
+                pending.append(file)
+    return set(found.items())
+
+
+def _imported_names(path: str) -> list:
+    """The absolute module names a Python file imports (``import a.b``, ``from a import b``)."""
     try:
-        finder.run_script(path)
-    except (OSError, SyntaxError):
-        return set()
-    found = set()
-    for other, module in finder.modules.items():
-        file = getattr(module, '__file__', None)
-        if other in ('__main__', name) or not file or _is_node_module(other):
-            continue
-        real = os.path.realpath(file)
-        if _inside(real, paths):
-            found.add((other, real))
-    return found
+        with open(path, 'rb') as source:
+            tree = ast.parse(source.read(), path)
+    except (OSError, SyntaxError, ValueError):
+        return []
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.append(node.module)
+            names.extend(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _user_module_file(dotted: str, paths: list) -> str | None:
+    """The source file of module ``dotted`` if it lies under ``paths`` (a name that is not a
+    module -- ``from a import function`` -- gives None); nothing is imported."""
+    search = None
+    spec = None
+    for part in dotted.split('.'):
+        spec = importlib.machinery.PathFinder.find_spec(part, search)
+        if spec is None:
+            return None
+        search = spec.submodule_search_locations
+    origin = spec.origin if spec is not None and spec.has_location else None
+    if not origin or not origin.endswith('.py'):
+        return None
+    real = os.path.realpath(origin)
+    return real if _inside(real, paths) else None
 
 
 def locate_modules(modules: Iterable[str], recurse: bool = True, include_sys: bool = False,
