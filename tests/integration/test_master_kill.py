@@ -1,0 +1,89 @@
+"""The master killed with SIGKILL mid-job: jobs go on from the tasks that finished.
+
+Real processes (a master, three nodes on 127.0.0.2-4). The hard case is a task that finished
+just before the kill: its node sent ``task_done``, the master never stored it. To make that
+moment certain rather than lucky, the master is frozen (SIGSTOP) while the map tasks are held
+by a gate file; the gate opens, the nodes report into the frozen master's socket, and the
+master is then killed. The node keeps every report until the master acknowledges it as
+stored (``stored``) and sends it again to the new master, so no map task runs twice.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+import urllib.request
+
+import pytest
+
+from disco.job import Job
+from disco.testing import poll_for
+from tests.integration.test_faults import (
+    HOSTS,
+    JOB_TIMEOUT,
+    SETTINGS,
+    counts,
+    events,
+    jobtasks,
+    restart_master,
+)
+
+pytestmark = pytest.mark.timeout(150)
+
+
+def gated_map(line, params):
+    """Word count map that records each run and waits for the test's gate file."""
+    import os
+    import time
+    name = line.decode() if isinstance(line, bytes) else line
+    open(os.path.join(params["started"], f"{name}-{os.getpid()}"), "w").close()
+    deadline = time.time() + 60
+    while not os.path.exists(params["gate"]) and time.time() < deadline:
+        time.sleep(0.02)
+    for word in name.split():
+        yield word, 1
+
+
+def reduce_sum(iter, params):
+    from disco.util import kvgroup
+    for word, counts in kvgroup(sorted(iter)):
+        yield word, sum(counts)
+
+
+def node_tasks_done(local) -> int:
+    """Sum of the nodes' ``disco_node_tasks_done_total`` (reports sent to the master)."""
+    total = 0
+    for host in local.hosts:
+        url = f"http://{host}:{local.port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            for line in reply.read().decode().splitlines():
+                if line.startswith("disco_node_tasks_done_total"):
+                    total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
+def test_tasks_done_just_before_a_master_kill_do_not_run_again(cluster, tmp_path):
+    local = cluster(hosts=HOSTS, workers=2, settings=SETTINGS)
+    started, gate = tmp_path / "started", tmp_path / "gate"
+    started.mkdir()
+    inputs = ["raw://apple banana", "raw://banana cherry", "raw://cherry date"]
+    job = Job(master=local.master_url, settings=local.settings).run(
+        input=inputs, map=gated_map, reduce=reduce_sum, partitions=2,
+        params={"started": str(started), "gate": str(gate)})
+    poll_for(lambda: len(os.listdir(started)) == 3, 60, message="map tasks did not start")
+    os.kill(local.process.pid, signal.SIGSTOP)
+    try:
+        gate.touch()
+        # every map task reported done into the frozen master's socket
+        poll_for(lambda: node_tasks_done(local) == 3, 30, message="maps did not finish")
+        time.sleep(0.3)
+    finally:
+        restart_master(local)   # SIGKILL (a stopped process dies as well) and start again
+    assert counts(local, job.wait(timeout=JOB_TIMEOUT)) == {
+        "apple": 1, "banana": 2, "cherry": 2, "date": 1}
+    runs = sorted(os.listdir(started))
+    assert len(runs) == 3, f"map tasks ran again after the restart: {runs}"
+    maps = [t for t in jobtasks(local, job.name) if t["stage"] == "map"]
+    assert [t["attempts"] for t in maps] == [1, 1, 1], maps
+    lines = events(local, job.name)
+    assert sum("finished before the master restarted" in line for line in lines) == 3, lines
