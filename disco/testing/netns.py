@@ -36,7 +36,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from disco.testing.cluster import FAST_SETTINGS, ClusterError, poll_for, read_stat
+from disco.testing.cluster import FAST_SETTINGS, ClusterError, descendants, poll_for
 from disco.sysutil import node_process_of
 
 log = logging.getLogger(__name__)
@@ -345,21 +345,7 @@ class NetnsCluster:
     def node_tree(self, name: str) -> list[int]:
         """The node process of `name` and its workers (every descendant)."""
         pid = self.node_pid(name)
-        if pid is None:
-            return []
-        tree, frontier = [pid], [pid]
-        children: dict[int, list[int]] = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                stat = read_stat(int(entry))
-                if stat:
-                    children.setdefault(int(stat[1]), []).append(int(entry))
-        while frontier:
-            kids = children.get(frontier.pop(), [])
-            tree += kids
-            frontier += kids
-        # workers run in their own sessions; with the fork server they are its children
-        return tree
+        return sorted(descendants([pid])) if pid is not None else []
 
     def signal_node(self, name: str, sig: int, workers: bool = True) -> list[int]:
         """Send `sig` to the node process of `name` (and its workers); the pids signalled."""
