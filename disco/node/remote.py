@@ -49,12 +49,42 @@ def running_node(settings: DiscoSettings, host: str) -> int | None:
     return pid if node_process_of(pid, host) else None
 
 
+def owner_file(settings: DiscoSettings, host: str) -> str:
+    return os.path.join(settings.get_path("DISCO_PID_DIR"), f"remote-{host}.pid")
+
+
+def take_ownership(settings: DiscoSettings, host: str) -> str:
+    """Record this session as the one watching `host`'s node (the newest one wins)."""
+    path = owner_file(settings, host)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="ascii") as f:
+        f.write(f"{os.getpid()}\n")
+    os.replace(tmp, path)
+    return path
+
+
+def still_owner(path: str) -> bool:
+    try:
+        with open(path, encoding="ascii") as f:
+            return int(f.read().strip() or 0) == os.getpid()
+    except (OSError, ValueError):
+        return False
+
+
 def start(settings: DiscoSettings, host: str, master: str) -> int:
-    """Adopt or start the node for `host`; return when it exits (its exit status)."""
+    """Adopt or start the node for `host`; return when it exits (its exit status).
+
+    A session whose ssh connection died unnoticed (a cut link) is replaced by the master's
+    next one: the newer session takes ownership and the older one exits, leaving the node
+    running. A hangup never reaches the node: it runs in its own session.
+    """
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    owner = take_ownership(settings, host)
     pid = running_node(settings, host)
     if pid is not None:
         log.info("node for %s already runs here (pid %s): adopted", host, pid)
-        while node_process_of(pid, host):
+        while node_process_of(pid, host) and still_owner(owner):
             time.sleep(POLL)
         return 0
     log_dir = settings.get_path("DISCO_LOG_DIR")
@@ -64,14 +94,13 @@ def start(settings: DiscoSettings, host: str, master: str) -> int:
                                   "--master", master], stdin=subprocess.DEVNULL, stdout=out,
                                  stderr=subprocess.STDOUT, start_new_session=True)
     log.info("started the node for %s (pid %s)", host, child.pid)
-
-    def forward(signum, _frame):  # ssh's SIGHUP/SIGTERM: stop the node as `stop` would
-        with contextlib.suppress(ProcessLookupError):
-            child.send_signal(signal.SIGTERM)
-
-    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(signum, forward)
-    return child.wait()
+    while still_owner(owner):
+        try:
+            return child.wait(POLL)
+        except subprocess.TimeoutExpired:
+            continue
+    log.info("a newer session watches the node for %s: this one ends", host)
+    return 0
 
 
 def stop(settings: DiscoSettings, host: str, grace: float = STOP_GRACE) -> int:

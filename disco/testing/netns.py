@@ -16,8 +16,8 @@ namespace with a host key and an authorized client key made for the cluster, and
 
 Faults for the chaos suite: `link_down`/`link_up` (the host's veth on the bridge: its packets
 are dropped, connections hang as on a cut cable), `signal_node` (SIGKILL/SIGSTOP/SIGCONT the
-node process and its workers), `fill_disk` (the host's ``DDFS_DATA`` is a size-limited tmpfs
-when `disk_mb` is given). Client code runs inside the master namespace (`run`, `python`).
+node process and its workers), `fill_disk` (the host's data disk, holding ``DISCO_DATA`` and
+``DDFS_DATA``, is a size-limited tmpfs when `disk_mb` is given). Client code runs inside the master namespace (`run`, `python`).
 
 Needs root, ``ip`` (iproute2) with veth and bridge support, and ``/usr/sbin/sshd``;
 `unavailable()` says which is missing.
@@ -106,8 +106,17 @@ class Host:
         return os.path.join(self.root, "settings.py")
 
     @property
+    def disk(self) -> str:
+        """The host's data disk (DISCO_DATA and DDFS_DATA): a tmpfs of `disk_mb` if given."""
+        return os.path.join(self.root, "disk")
+
+    @property
     def ddfs_data(self) -> str:
-        return os.path.join(self.root, "ddfs")
+        return os.path.join(self.disk, "ddfs")
+
+    @property
+    def disco_data(self) -> str:
+        return os.path.join(self.disk, "data")
 
     @property
     def pid_dir(self) -> str:
@@ -215,15 +224,16 @@ class NetnsCluster:
 
     def _make_hosts(self) -> None:
         for host in self.hosts.values():
-            os.makedirs(host.ddfs_data, exist_ok=True)
+            os.makedirs(host.disk, exist_ok=True)
             if host.disk_mb:
-                sh("mount", "-t", "tmpfs", "-o", f"size={host.disk_mb}m", "tmpfs",
-                   host.ddfs_data)
-                self._mounts.append(host.ddfs_data)
+                sh("mount", "-t", "tmpfs", "-o", f"size={host.disk_mb}m", "tmpfs", host.disk)
+                self._mounts.append(host.disk)
+            for path in (host.ddfs_data, host.disco_data):
+                os.makedirs(path, exist_ok=True)
             with open(host.settings_file, "w", encoding="utf-8") as f:
                 f.write(f"# the machine-local settings of test host {host.name}\n"
                         f"DISCO_HOME = {host.root!r}\nDISCO_ROOT = {host.root!r}\n"
-                        f"DDFS_DATA = {host.ddfs_data!r}\n")
+                        f"DISCO_DATA = {host.disco_data!r}\nDDFS_DATA = {host.ddfs_data!r}\n")
 
     def _make_ssh(self) -> None:
         os.makedirs(self.ssh_dir, mode=0o700, exist_ok=True)
@@ -243,6 +253,8 @@ class NetnsCluster:
                         f"AuthorizedKeysFile {authorized}\nPermitRootLogin prohibit-password\n"
                         "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
                         "UsePAM no\nStrictModes no\nPrintMotd no\n"
+                        # sessions cut off by a link failure end within 6 s
+                        "ClientAliveInterval 2\nClientAliveCountMax 3\n"
                         f"PidFile {os.path.join(self.ssh_dir, f'sshd_{name}.pid')}\n"
                         # the machine-local settings of this host, as /etc/disco/settings.py
                         # would give them on a real machine
@@ -365,11 +377,11 @@ class NetnsCluster:
         sh("ip", "link", "set", self.hosts[name].veth, "up")
 
     def fill_disk(self, name: str) -> str:
-        """Fill host `name`'s DDFS disk (a tmpfs: see `disk_mb`) to the last byte."""
+        """Fill host `name`'s data disk (a tmpfs: see `disk_mb`) to the last byte."""
         host = self.hosts[name]
         if not host.disk_mb:
             raise ClusterError(f"host {name} has no size-limited disk (disk_mb)")
-        path = os.path.join(host.ddfs_data, "filler")
+        path = os.path.join(host.disk, "filler")
         with open(path, "wb") as f:
             try:
                 while True:
@@ -380,7 +392,7 @@ class NetnsCluster:
         return path
 
     def free_disk(self, name: str) -> None:
-        path = os.path.join(self.hosts[name].ddfs_data, "filler")
+        path = os.path.join(self.hosts[name].disk, "filler")
         if os.path.exists(path):
             os.remove(path)
 

@@ -42,13 +42,13 @@ def test_a_job_runs_across_hosts_that_share_nothing(netns_cluster):
     job = result["job"]
     # each node wrote its task outputs under its own DISCO_DATA/<its host name>/, nowhere else
     for name in cluster.node_names:
-        data = os.path.join(cluster.hosts[name].root, "data")
+        data = cluster.hosts[name].disco_data
         hosts_seen = {p.split(os.sep)[0] for p in os.listdir(data)} if os.path.isdir(data) else set()
         assert hosts_seen <= {name}, (name, hosts_seen)
-    master_data = os.path.join(cluster.hosts["master"].root, "data")
+    master_data = cluster.hosts["master"].disco_data
     assert not [p for p in os.listdir(master_data) if p.startswith("node")], os.listdir(master_data)
     ran = [name for name in cluster.node_names
-           if any(job in p for p in files_under(os.path.join(cluster.hosts[name].root, "data")))]
+           if any(job in p for p in files_under(cluster.hosts[name].disco_data))]
     assert len(ran) >= 2, ran   # the work was spread over hosts, results read back over HTTP
 
 
