@@ -66,6 +66,7 @@ class Round:
     outcome: str = ""
     seconds: float = 0.0
     mid_job: bool = False     # the job was still running when the fault struck
+    push: str = ""            # the DDFS push's outcome ("ok", or its error message)
 
 
 def plan(seed: int, rounds: int, stop_seconds: float, nodes: list[str]) -> list[Round]:
@@ -147,11 +148,13 @@ class Chaos:
         assert result["pairs"] == result["distinct"], f"a word was counted twice: {result}"
         return result
 
-    def check_push(self, tag: str, push: subprocess.Popen) -> None:
+    def check_push(self, tag: str, push: subprocess.Popen) -> str:
         out, err = push.communicate(timeout=120)
         if push.returncode:  # a push may fail with a clear message (disk full, node gone)
             assert err.strip(), "a failed push must say why"
             self.blobs.pop(tag)
+            return err.strip().splitlines()[-1][:300]
+        return "ok"
 
     def check_ddfs(self) -> None:
         """Every pushed blob readable, with two replicas on live nodes (after a GC run)."""
@@ -198,7 +201,7 @@ class Chaos:
             r.mid_job = job.poll() is None
             self.inject(r)
             self.check_job(job)
-            self.check_push(tag, push)
+            r.push = self.check_push(tag, push)
         finally:
             self.heal(r)
             for process in (job, push):
