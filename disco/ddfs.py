@@ -8,7 +8,6 @@ Reads fall back to the next replica when one is unreachable, with a short connec
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import gzip
 import http.client
@@ -29,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from disco import fileutils
+from disco.comm import auth_header
 from disco.error import CommError
 from disco.settings import DiscoSettings
 from disco.urls import urlsplit, urltoken
@@ -95,13 +95,6 @@ def relativizetags(tags: Any, parent: Any) -> list[str]:
 
 
 # -- HTTP ---------------------------------------------------------------------------------
-def auth_header(token: str | None) -> dict[str, str]:
-    if not token:
-        return {}
-    raw = base64.b64encode(f"token:{token}".encode()).decode()
-    return {"Authorization": f"Basic {raw}"}
-
-
 class _Http:
     """Small HTTP client: separate connect and read timeouts, retries only on 503."""
 
@@ -324,7 +317,7 @@ class DDFS:
                 continue
             seen.add(tag)
             try:
-                urls = self.get(tag, token=token or urltoken(tag)).get("urls", [])
+                urls = self.get(tag, token=urltoken(tag) if token is None else token).get("urls", [])
             except CommError as exc:
                 if ignore_missing and exc.code == 404:
                     continue

@@ -139,7 +139,13 @@ class JobChain(dict):
                 result.append(inp)
         return result
 
+    @property
+    def name(self) -> str:
+        """The names of the chain's jobs (so a chain can stand where a job is named)."""
+        return ' '.join(str(job.name) for job in self)
+
     def purge(self) -> None:
+        """Purge every job of the chain that was submitted."""
         for job in self:
             if '@' in job.name:
                 job.purge()

@@ -1,9 +1,13 @@
-"""Process resource helpers used by workers (layer 0): memory size and RLIMIT_AS."""
+"""Process helpers used by workers (layer 0): memory size, RLIMIT_AS, the profiler."""
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import resource
+import sys
+import sysconfig
+from types import ModuleType
 
 log = logging.getLogger(__name__)
 
@@ -67,3 +71,29 @@ def node_process_of(pid: int, host: str) -> bool:
     except OSError:
         return False
     return "node" in argv and host in argv and "--host" in argv and pid_alive(pid)
+
+
+def import_cprofile() -> ModuleType:
+    """:mod:`cProfile`, built on the standard library's ``profile`` even when a job module
+    called ``profile`` (Disco's ``examples/faq/profile.py``) is loaded or first on
+    ``sys.path``; the job's module stays what ``import profile`` gives the job."""
+    if "cProfile" in sys.modules:
+        return sys.modules["cProfile"]
+    stdlib_file = os.path.join(sysconfig.get_paths()["stdlib"], "profile.py")
+    current = sys.modules.get("profile")
+    if current is not None and getattr(current, "__file__", None) == stdlib_file:
+        import cProfile
+        return cProfile
+    spec = importlib.util.spec_from_file_location("profile", stdlib_file)
+    assert spec is not None and spec.loader is not None, stdlib_file
+    stdlib_profile = importlib.util.module_from_spec(spec)
+    sys.modules["profile"] = stdlib_profile
+    try:
+        spec.loader.exec_module(stdlib_profile)
+        import cProfile
+    finally:
+        if current is None:
+            del sys.modules["profile"]
+        else:
+            sys.modules["profile"] = current
+    return cProfile

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable
 from disco.core import Disco, result_iterator
 from disco.ddfs import DDFS
 from disco.error import CommError
-from disco.job import Job
+from disco.job import Job, JobChain
 from disco.settings import DiscoSettings
 from disco.util import iterify
 from disco.worker.pipeline.worker import Worker as PipelineWorker
@@ -151,11 +151,19 @@ class TestCase(unittest.TestCase):
         if hasattr(self, 'serve') and hasattr(self, 'test_server'):
             self.test_server.stop()
         job = getattr(self, 'job', None)
-        if job is not None and self.settings['DISCO_TEST_PURGE'] and '@' in str(job.name):
+        if job is not None and self.settings['DISCO_TEST_PURGE']:
             try:
-                job.purge()
+                purge_submitted(job)
             except CommError:
                 pass
+
+
+def purge_submitted(job: Any) -> None:
+    """Purge ``job`` (a :class:`Job` or a :class:`JobChain`) if it was submitted."""
+    if isinstance(job, JobChain):
+        job.purge()
+    elif '@' in str(getattr(job, 'name', '')):
+        job.purge()
 
 
 class TestJob(Job):

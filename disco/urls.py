@@ -20,6 +20,7 @@ import logging
 import os
 from typing import Any
 
+from disco.error import DiscoError
 from disco.settings import DiscoSettings
 
 try:  # CPython's own md5: OpenSSL's costs a forked task ~0.1 ms (page faults) on first use
@@ -58,8 +59,12 @@ class netloc(tuple):
         return f"{host}:{port}" if port else host
 
 
-def schemesplit(url: str) -> tuple[str, str]:
-    """``('http', 'host/path')`` for ``http://host/path``; ``('', url)`` without a scheme."""
+def schemesplit(url: str | bytes) -> tuple[str, str]:
+    """``('http', 'host/path')`` for ``http://host/path``; ``('', url)`` without a scheme.
+
+    Bytes are decoded first, as in Disco: jobs split URLs read from bytes input lines."""
+    if isinstance(url, (bytes, bytearray)):
+        url = bytes(url).decode("utf-8")
     if "://" in url:
         scheme, rest = url.split("://", 1)
         return scheme, rest
@@ -127,6 +132,14 @@ def urljoin(scheme_netloc_path: tuple[str, Any, str]) -> str:
     return f"{prefix}{loc}/{path}" if path else f"{prefix}{loc}"
 
 
+def checked_master(master: str) -> str:
+    """``master`` if it is a URL (``http://host:port``); else a :class:`DiscoError`."""
+    if "://" not in str(master):
+        raise DiscoError(f"Invalid master URL {master!r}: expected scheme://host:port, "
+                         "e.g. http://localhost:8989")
+    return master
+
+
 def urlresolve(url: str, master: str | None = None) -> str:
     """An http(s) URL for ``url``: ``dir://`` and ``tag://`` go through the master.
 
@@ -138,7 +151,7 @@ def urlresolve(url: str, master: str | None = None) -> str:
     def base(location: netloc) -> str:
         host, port = location
         if not host:
-            return master or DiscoSettings()["DISCO_MASTER"]
+            return checked_master(master or DiscoSettings()["DISCO_MASTER"])
         if not port:
             return f"disco://{host}"
         return f"http://{host}:{port}"

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from disco import comm, ddfs
 from disco.compat import sort_cmd
-from disco.error import DataError, DiscoError
+from disco.error import DataError, DiscoError, InputNotFound
 from disco.fileutils import AtomicFile
 from disco.settings import DiscoSettings
 from disco.urls import (hexhash, localize, netloc, parse_index_line, schemesplit, urljoin,
@@ -280,6 +280,19 @@ def istag(url: Any) -> bool:
     return isinstance(url, str) and url.startswith("tag://")
 
 
+def input_tag(input: Any) -> str | None:
+    """The ``tag://`` URL a job input names, or None: a ``tag://`` URL, or, as in Disco
+    (``ddfs.canonizetag``), a bare tag name (no ``://``, no ``/``, not ``-``) made of
+    the characters a tag name may hold (``data:logs``; ``input.csv`` is a file)."""
+    if not isinstance(input, str):
+        return None
+    if input.startswith("tag://"):
+        return input
+    if input and input != "-" and "://" not in input and not ddfs.unsafe_re.search(input):
+        return "tag://" + input
+    return None
+
+
 def inputexpand(input: Any, label: Any = None, settings: DiscoSettings | None = None) -> list[Any]:
     """Expand one input: ``dir://`` -> its file URLs (unless ``label is False``), ``tag://``
     -> the tag's blob replica lists, a replica list -> one expanded replica list."""
@@ -288,10 +301,35 @@ def inputexpand(input: Any, label: Any = None, settings: DiscoSettings | None = 
                 zip(*(parse_dir(i, label=label) for i in iterify(input)))]
     if isiterable(input):
         return [inputlist(input, label=label, settings=settings)]
-    if istag(input):
-        client = ddfs.DDFS(settings=settings) if settings is not None else ddfs.DDFS()
-        return chainify(blobs for _name, _tags, blobs in client.findtags(input))
-    return [input]
+    tag = input_tag(input)
+    if tag:
+        return expand_tag(input, tag, settings)
+    return [local_input(input)]
+
+
+def local_input(input: Any) -> Any:
+    """A relative path to an existing local file, made absolute: a worker runs in its
+    job home, not in the client's directory."""
+    if isinstance(input, str) and "://" not in input and not os.path.isabs(input) \
+            and os.path.exists(input):
+        return os.path.abspath(input)
+    return input
+
+
+def expand_tag(input: str, tag: str, settings: DiscoSettings | None = None) -> list[Any]:
+    """The blob replica lists of ``tag`` (and of the tags it points at).
+
+    A bare name that is not a tag may still be a local file of that name; if it is
+    neither, :class:`InputNotFound` says so (``tag://`` URLs of missing tags give no
+    inputs, as in Disco)."""
+    client = ddfs.DDFS(settings=settings) if settings is not None else ddfs.DDFS()
+    found = list(client.findtags(tag))
+    if not found and input != tag:
+        if os.path.exists(input):
+            return [local_input(input)]
+        raise InputNotFound(input, [f"no DDFS tag {input!r} at {client.master} and no "
+                                    f"local file {os.path.abspath(input)!r}"])
+    return chainify(blobs for _name, _tags, blobs in found)
 
 
 def inputlist(inputs: Iterable[Any], **kwargs: Any) -> list[Any]:

@@ -4,8 +4,8 @@ An input URL ``scheme://...`` is opened by ``disco.schemes.scheme_<scheme>`` (``
 there is no scheme): its ``input_stream(fd, size, url, params)`` returns ``(file, size,
 url)`` and, where it makes sense, its ``open(url, task=None)`` returns a readable file.
 
-Text inputs (files, HTTP, ``disco://``, ``raw://``) iterate as **bytes** lines, so one job
-that mixes them never compares str with bytes (Disco gave str lines for ``raw://`` only).
+Text inputs (files, HTTP, ``disco://``) iterate as **bytes** lines; ``raw://`` inputs iterate
+as **str** lines, as in Disco.
 """
 from __future__ import annotations
 

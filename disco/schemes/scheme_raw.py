@@ -1,8 +1,8 @@
 """``raw://DATA``: the data is the URL text after ``raw://``.
 
-Iterating yields **bytes** lines, like file and HTTP inputs (Disco gave ``str`` lines for
-``raw://`` only, so a job mixing schemes compared str with bytes); decode in the job if
-text is wanted.
+Iterating yields **str** lines, as in Disco (its ``scheme_raw`` opens a ``StringIO``), while
+file, HTTP and ``disco://`` inputs yield bytes lines: Disco's own tests and jobs rely on
+``raw://`` text being ``str`` (``'raw://' + line``, ``Task.put(line, ...)``).
 """
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from typing import Any
 from disco.urls import schemesplit
 
 
-def open(url: str, task: Any = None) -> io.BytesIO:
-    return io.BytesIO(schemesplit(url)[1].encode("utf-8"))
+def open(url: str, task: Any = None) -> io.StringIO:
+    return io.StringIO(schemesplit(url)[1])
 
 
-def input_stream(fd: Any, size: Any, url: str, params: Any) -> tuple[io.BytesIO, int, str]:
-    """A bytes stream of everything after ``raw://``."""
-    stream = open(url)
-    return stream, len(stream.getbuffer()), url
+def input_stream(fd: Any, size: Any, url: str, params: Any) -> tuple[io.StringIO, int, str]:
+    """A text stream of everything after ``raw://``."""
+    text = schemesplit(url)[1]
+    return io.StringIO(text), len(text), url

@@ -18,7 +18,6 @@ never corrupt a protocol frame.
 """
 from __future__ import annotations
 
-import cProfile
 import gzip
 import heapq
 import io
@@ -114,8 +113,8 @@ class Worker(dict):
         """:return: the modules the job's functions need (``modutil.find_modules``)."""
         functions = [obj for key in self
                      for obj in modutil.callables(self.getitem(key, job, jobargs))]
-        return modutil.find_modules(functions, job_path=modutil.source_path(job),
-                                    exclude=['Task'])
+        return modutil.job_modules(functions, job_path=modutil.source_path(job),
+                                   exclude=['Task'])
 
     def jobdict(self, job: Any, **jobargs: Any) -> dict:
         """:return: the base jobdict fields (DISCO.md §2.6)."""
@@ -206,6 +205,9 @@ class Worker(dict):
 
     def run_profiled(self, task: Any, job: Any, **jobargs: Any) -> None:
         """Run the task under cProfile and store the stats as OOB ``profile-<uid>``."""
+        # Imported only when a job asks to be profiled (as Disco does), around a job
+        # module that may itself be called `profile` (Disco's examples/faq/profile.py).
+        cProfile = sysutil.import_cprofile()
         key = safe_key('profile-{0}'.format(task.uid))
         path = task.path(key)
         profiler = cProfile.Profile()

@@ -2,22 +2,29 @@
 :mod:`disco.worker.modutil` -- find the modules a job's functions need
 ======================================================================
 
-Job functions that live in importable modules are pickled by reference, so
-the node must be able to import those modules.  :func:`find_modules` finds
-the modules a set of functions uses: the module each function is defined in
-and the modules (or objects of modules) named in its code.  Modules whose
-files lie under a user path (``sys.path`` entries other than the standard
-library and site-packages, plus the job's directory) are returned as
-``(name, path)`` and shipped in the job home; other modules are returned by
-name and only imported on the node (DISCO.md §1.16).
+:func:`find_modules` guesses the modules a set of functions uses, with Disco's rule: a
+global name used with the dot notation (``random.random()``, ``mod1.plusceil(x)``) names
+a module, whether or not the function's module imported it, because the worker imports
+each required module on the node and puts it in the job functions' globals.  Disco read
+Python 2 bytecode by hand; this reads it with :mod:`dis`, so it works on every Python 3
+(3.11's ``LOAD_METHOD`` and 3.12's ``LOAD_ATTR`` alike), and it also looks inside nested
+code (generator expressions, lambdas, inner functions), which Disco did not.  A name bound
+to a module under another name (``import numpy as np``) gives the module's real name;
+a name bound to anything else, and builtins, are not modules.
 
-Unlike Disco's bytecode scanner this reads ``co_names`` of the code objects,
-so it works on every Python 3 version.
+Modules whose files lie under a user path (``PYTHONPATH``, the current directory,
+non-system ``sys.path`` entries, the job's directory) are returned as ``(name, path)``
+and shipped in the job home, with the user modules they import (``recurse``); other
+modules are returned by name and only imported on the node (DISCO.md §1.16).
 """
 from __future__ import annotations
 
+import builtins
+import dis
 import functools
+import importlib.util
 import inspect
+import modulefinder
 import os
 import sys
 import sysconfig
@@ -25,18 +32,24 @@ import types
 import zipfile
 from typing import Any, Iterable, Iterator
 
+from disco.error import DiscoError
+
 #: Packages always importable on a node (installed with Disco itself).
 NODE_PACKAGES = ('disco', 'clx')
 
 
-class ModUtilImportError(ImportError):
+class ModUtilImportError(DiscoError, ImportError):
+    """A module that a job function uses cannot be found (Disco's class)."""
+
     def __init__(self, error: Exception, function: Any) -> None:
         super().__init__(error, function)
         self.error, self.function = error, function
 
     def __str__(self) -> str:
-        return ("{0}: Could not find module defined in {1}. Is it in PYTHONPATH?"
-                .format(self.error, getattr(self.function, '__name__', self.function)))
+        return ("{0}: Could not find module used in {1}. Maybe it is a typo, or the module "
+                "is not on PYTHONPATH; give required_modules=[...] to list the modules "
+                "yourself.".format(self.error, getattr(self.function, '__name__',
+                                                      self.function)))
 
 
 def callables(value: Any) -> Iterator:
@@ -104,90 +117,155 @@ def _inside(path: str, roots: Iterable[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip('/') + '/') for root in roots)
 
 
-def _code_names(code: types.CodeType) -> Iterator[str]:
-    yield from code.co_names
+def _dotted_globals(code: types.CodeType) -> Iterator[str]:
+    """Global names of ``code`` (and of the code nested in it) used as ``name.attr``."""
+    previous = None
+    for instruction in dis.get_instructions(code):
+        if (previous is not None and previous.opname == 'LOAD_GLOBAL'
+                and instruction.opname in ('LOAD_ATTR', 'LOAD_METHOD')):
+            yield previous.argval
+        previous = instruction
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
-            yield from _code_names(const)
+            yield from _dotted_globals(const)
 
 
-def parse_function(function: Any) -> set:
-    """:return: names of the modules ``function`` uses (module and globals it names)."""
-    modules = set()
-    module = getattr(function, '__module__', None)
-    if module and module != '__main__':
-        modules.add(module)
+_UNBOUND = object()
+
+
+def _module_name(name: str, scope: dict) -> str | None:
+    """The module a dotted global ``name`` stands for in ``scope``, or None."""
+    value = scope.get(name, _UNBOUND)
+    if value is _UNBOUND:
+        # not defined where the function lives: a module for the worker to import
+        return None if hasattr(builtins, name) else name
+    return value.__name__ if isinstance(value, types.ModuleType) else None
+
+
+def parse_function(function: Any) -> list:
+    """:return: the names of the modules ``function`` uses with the dot notation."""
+    if isinstance(function, functools.partial):
+        return parse_function(function.func)
     code = getattr(function, '__code__', None)
-    scope = getattr(function, '__globals__', {})
     if code is None:
-        return modules
-    for name in _code_names(code):
-        value = scope.get(name)
-        if isinstance(value, types.ModuleType):
-            modules.add(value.__name__)
-        elif value is not None and hasattr(value, '__module__') and (
-                inspect.isfunction(value) or inspect.isclass(value)):
-            if value.__module__ and value.__module__ != '__main__':
-                modules.add(value.__module__)
-    return modules
+        return []
+    scope = getattr(function, '__globals__', {})
+    names = []
+    for name in _dotted_globals(code):
+        module = _module_name(name, scope)
+        if module and module not in names:
+            names.append(module)
+    return names
+
+
+def defining_modules(functions: Iterable) -> set:
+    """:return: the modules (other than ``__main__``) where ``functions`` are defined: a
+    function pickled by reference needs its module on the node."""
+    names = set()
+    for function in functions:
+        function = function.func if isinstance(function, functools.partial) else function
+        module = getattr(function, '__module__', None)
+        if module and module != '__main__':
+            names.add(module)
+    return names
 
 
 def _is_node_module(name: str) -> bool:
     return name.split('.')[0] in NODE_PACKAGES or name in sys.builtin_module_names
 
 
-def _module_file(name: str) -> str | None:
+def module_file(name: str) -> str | None:
+    """The real path of module ``name``'s file (None for built-in modules).
+
+    :raises ImportError: when no module of that name can be found.
+    """
     module = sys.modules.get(name)
-    path = getattr(module, '__file__', None)
-    return os.path.realpath(path) if path else None
+    if module is not None:
+        path = getattr(module, '__file__', None)
+        return os.path.realpath(path) if path else None
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError) as error:
+        raise ImportError("No module named {0!r} ({1})".format(name, error)) from None
+    if spec is None:
+        raise ImportError("No module named {0!r}".format(name))
+    origin = spec.origin if spec.has_location else None
+    return os.path.realpath(origin) if origin else None
 
 
-def recurse_module(name: str, paths: list) -> set:
-    """:return: the user modules (under ``paths``) that module ``name`` imports."""
-    module = sys.modules.get(name)
+def recurse_module(name: str, path: str, paths: list | None = None) -> set:
+    """:return: ``(name, path)`` of the user modules (under ``paths``) that the module
+    file ``path`` imports, directly or not (found by :mod:`modulefinder`, not imported)."""
+    paths = user_paths() if paths is None else paths
+    finder = modulefinder.ModuleFinder(path=list(paths))
+    try:
+        finder.run_script(path)
+    except (OSError, SyntaxError):
+        return set()
     found = set()
-    for value in vars(module).values() if module else ():
-        other = value.__name__ if isinstance(value, types.ModuleType) else \
-            getattr(value, '__module__', None) if (inspect.isfunction(value)
-                                                  or inspect.isclass(value)) else None
-        if other and other != name and not _is_node_module(other):
-            path = _module_file(other)
-            if path and _inside(path, paths):
-                found.add(other)
+    for other, module in finder.modules.items():
+        file = getattr(module, '__file__', None)
+        if other in ('__main__', name) or not file or _is_node_module(other):
+            continue
+        real = os.path.realpath(file)
+        if _inside(real, paths):
+            found.add((other, real))
     return found
 
 
 def locate_modules(modules: Iterable[str], recurse: bool = True, include_sys: bool = False,
                    paths: list | None = None) -> list:
-    """:return: ``(name, path)`` for modules under the user paths, ``name`` otherwise."""
+    """:return: ``(name, path)`` for modules under the user paths (and, with ``recurse``,
+    the user modules they import); ``name`` for other modules when ``include_sys``.
+
+    :raises ImportError: when a module cannot be found.
+    """
     paths = user_paths() if paths is None else paths
-    pending, seen, located = sorted(set(modules)), set(), []
-    while pending:
-        name = pending.pop()
-        if name in seen or _is_node_module(name) or name == '__main__':
+    located: dict = {}
+    for name in sorted(set(modules)):
+        if _is_node_module(name) or name == '__main__':
             continue
-        seen.add(name)
-        path = _module_file(name)
-        if path and _inside(path, paths):
-            located.append((name, path))
+        path = module_file(name)
+        if path and _inside(path, paths) and os.path.isfile(path):
+            located[name] = path
             if recurse:
-                pending.extend(sorted(recurse_module(name, paths) - seen))
-        elif include_sys or path is None or name in sys.modules:
-            located.append(name)
-    return located
+                located.update(dict(recurse_module(name, path, paths)))
+        elif include_sys:
+            located.setdefault(name, None)
+    return [(name, path) if path else name for name, path in sorted(located.items())]
 
 
 def find_modules(functions: Iterable, send_modules: bool = True, job_path: str | None = None,
                  recurse: bool = True, exclude: Iterable[str] = ()) -> list:
-    """:return: the ``required_modules`` list for ``functions``."""
+    """:return: the ``required_modules`` list for ``functions`` (Disco's rule, above).
+
+    With ``send_modules`` false only the module names are returned, nothing is looked up
+    and ``recurse`` does not apply (as in Disco).
+
+    :raises ModUtilImportError: when ``send_modules`` and a module cannot be found.
+    """
     excluded = set(exclude)
-    names = set()
+    paths = user_paths(job_path)
+    modules: list = []
     for function in functions:
-        names |= {name for name in parse_function(function) if name not in excluded}
-    located = locate_modules(names, recurse=recurse, paths=user_paths(job_path))
-    if send_modules:
-        return located
-    return [entry[0] if isinstance(entry, tuple) else entry for entry in located]
+        names = [name for name in parse_function(function) if name not in excluded]
+        if send_modules:
+            try:
+                names = locate_modules(names, recurse=recurse, include_sys=True, paths=paths)
+            except ImportError as error:
+                raise ModUtilImportError(error, function) from None
+        modules.extend(name for name in names if name not in modules)
+    return modules
+
+
+def job_modules(functions: Iterable, job_path: str | None = None,
+                exclude: Iterable[str] = ()) -> list:
+    """:return: a job's automatic ``required_modules``: :func:`find_modules` plus the user
+    modules that define the functions (and what those import)."""
+    functions = list(functions)
+    modules = find_modules(functions, job_path=job_path, exclude=exclude)
+    defining = locate_modules(defining_modules(functions), paths=user_paths(job_path))
+    return modules + [entry for entry in defining if entry not in modules]
 
 
 def write_module_file(jobzip: zipfile.ZipFile, path: str | None, written: set) -> None:

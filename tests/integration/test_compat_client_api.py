@@ -46,7 +46,7 @@ def client(shared_cluster) -> Disco:
 def test_compat_new_job_jobpack_stageresults_clean(client):
     job = client.new_job("CompatNew", input=["raw://a b"], map=upper_map)
     results = client.wait(job.name, timeout=JOB_TIMEOUT)
-    assert sorted(k for k, _v in result_iterator(results)) == [b"A B"]
+    assert sorted(k for k, _v in result_iterator(results)) == ["A B"]
     pack = client.jobpack(job.name)
     assert pack.jobdict["prefix"] == "CompatNew" and pack.jobdict["map?"] is True
     assert isinstance(JobPack.load, object)
@@ -115,4 +115,4 @@ def test_compat_pipeline_input_hook(shared_cluster):
 def label_by_word(interface, state, label, inp):
     for line in inp:
         word = line.strip()
-        interface.output({b"a": 0, b"b": 1, b"c": 2}[word]).add(word, 1)
+        interface.output({"a": 0, "b": 1, "c": 2}[word]).add(word, 1)

@@ -44,9 +44,9 @@ def sum_reduce(iter, params):
 def run_job(local, count: int, sleep: float) -> tuple[Job, dict]:
     """A word count over `count` raw inputs; returns the job and the expected counts."""
     inputs = [f"raw://w{i % 4} common" for i in range(count)]
-    expected: dict = {b"common": count}
+    expected: dict = {"common": count}
     for i in range(count):
-        expected[f"w{i % 4}".encode()] = expected.get(f"w{i % 4}".encode(), 0) + 1
+        expected[f"w{i % 4}"] = expected.get(f"w{i % 4}", 0) + 1
     job = Job(master=local.master_url, settings=local.settings).run(
         input=inputs, map=sleepy_map, reduce=sum_reduce, partitions=2,
         params={"sleep": sleep})

@@ -83,14 +83,14 @@ def reduce_counts(iter, params):
 
 # ---- helpers --------------------------------------------------------------------------------
 
-def word_inputs(count: int) -> tuple[list[str], dict[bytes, int]]:
+def word_inputs(count: int) -> tuple[list[str], dict[str, int]]:
     """`count` raw:// inputs of words and the word counts they must give."""
     inputs, expected = [], {}
     for i in range(count):
         words = [WORDS[(i + j) % len(WORDS)] for j in range(1 + i % 3)]
         inputs.append("raw://" + " ".join(words))
         for word in words:
-            expected[word.encode()] = expected.get(word.encode(), 0) + 1
+            expected[word] = expected.get(word, 0) + 1
     return inputs, expected
 
 

@@ -18,7 +18,7 @@ def count_reduce(iter, out, params):
 
 
 def first_letter_partition(key, nr_partitions, params):
-    return key[0] % nr_partitions
+    return ord(key[:1]) % nr_partitions  # str (raw://) or bytes keys
 
 
 def sorted_reduce(iter, params):
@@ -34,7 +34,7 @@ def params_map(line, params):
 
 def globals_map(line, params):
     # Task, this_partition, this_name, re and os come from the worker's globals
-    yield this_name(), [Task.stage, this_partition(), bool(re.match(b'a', line)), os.sep]  # noqa: F821
+    yield this_name(), [Task.stage, this_partition(), bool(re.match('a', line)), os.sep]  # noqa: F821
 
 
 def init_map(line, params):

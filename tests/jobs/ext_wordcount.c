@@ -5,7 +5,8 @@
  *         then key/value pairs as <uint32 native length><bytes>.
  * map:    per input pair, reply <uint32 count> and count pairs (word, weight);
  *         weight is the "weight" parameter (default "1").
- * reduce: read all (word, count) pairs until EOF, then write (word, total) pairs.
+ * reduce: read all (word, count) pairs until EOF, then reply <uint32 count> and the
+ *         (word, total) pairs (replies come in such batches until EOF, as map's).
  * stderr: "**<MSG> text" becomes a job event.
  */
 #include <stdint.h>
@@ -119,6 +120,8 @@ static void do_reduce(void) {
         free(key);
         free(value);
     }
+    uint32_t pairs = (uint32_t)n;
+    fwrite(&pairs, sizeof(pairs), 1, stdout);
     for (i = 0; i < n; i++) {
         char total[32];
         snprintf(total, sizeof(total), "%ld", totals[i]);

@@ -34,7 +34,7 @@ def fun_map(line, params):
 @pytest.mark.timeout(120)
 def test_every_node_serves_metrics_after_a_job(shared_cluster):
     job = Job().run(input=["raw://a", "raw://b", "raw://c", "raw://d"], map=fun_map)
-    assert sorted(k for k, _v in result_iterator(job.wait(timeout=60))) == [b"a", b"b", b"c", b"d"]
+    assert sorted(k for k, _v in result_iterator(job.wait(timeout=60))) == ["a", "b", "c", "d"]
     done = 0
     for host in shared_cluster.hosts:
         url = f"http://{host}:{shared_cluster.put_port}/metrics"

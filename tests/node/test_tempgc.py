@@ -86,7 +86,7 @@ def test_unpurged_job_data_is_kept_until_disco_gc_after_and_active_jobs_never(cl
     status, _ = local.disco.results(slow.name)
     assert status == "active" and hosts_holding(local, slow.name) == [host]
     results = slow.wait(timeout=60)                  # its data was never touched
-    assert list(result_iterator(results, ddfs=local.master_url)) == [(b"slow", 1)]
+    assert list(result_iterator(results, ddfs=local.master_url)) == [("slow", 1)]
 
 
 def test_purged_job_data_is_collected_by_a_node_that_missed_the_purge(cluster):

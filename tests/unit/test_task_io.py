@@ -31,13 +31,13 @@ def write_records(path, records):
     out.close()
 
 
-def test_text_inputs_are_bytes_lines_for_every_scheme(tmp_path):
+def test_file_inputs_are_bytes_lines_and_raw_inputs_str_lines(tmp_path):
     path = tmp_path / "in.txt"
     path.write_bytes(b"one two\nthree\n")
     for url in (str(path), f"file://{path}"):
         assert read_all(url, default_stream, None) == [b"one two\n", b"three\n"]
-    assert read_all("raw://one two\nthree", default_stream, None) == [
-        b"one two\n", b"three"]
+    # as in Disco: raw:// gives str lines (its scheme_raw opens a StringIO)
+    assert read_all("raw://one two\nthree", default_stream, None) == ["one two\n", "three"]
 
 
 def test_chain_stream_reads_disco_records(tmp_path):

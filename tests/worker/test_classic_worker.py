@@ -42,12 +42,12 @@ def run_map_reduce(node: FakeNode, inputs=LINES, partitions=1):
 def test_word_count_map_shuffle_reduce(tmp_path):
     node = node_for(tmp_path, input=LINES, map=wordcount.fun_map, reduce=wordcount.fun_reduce)
     maps, shuffle, reduces = run_map_reduce(node)
-    assert node.records(maps[0]) == [(b'a', 1), (b'b', 1), (b'a', 1)]
+    assert node.records(maps[0]) == [('a', 1), ('b', 1), ('a', 1)]
     assert [label for label, _p, _s in maps[0].outputs] == [0]
     assert 'Done: 1 entries mapped' in maps[0].messages
     assert 'Results sent to master' in maps[0].messages
     assert any(m.startswith('Shuffled 3 inputs into 1 label') for m in shuffle.messages)
-    assert node.records(reduces[0]) == [(b'a', 3), (b'b', 2), (b'c', 1), (b'd', 1)]
+    assert node.records(reduces[0]) == [('a', 3), ('b', 2), ('c', 1), ('d', 1)]
 
 
 def test_partitions_and_three_argument_reduce(tmp_path):
@@ -57,14 +57,14 @@ def test_partitions_and_three_argument_reduce(tmp_path):
     labels = sorted(label for label, _p, _s in shuffle.outputs)
     assert labels == [0, 1, 2]
     results = {label: node.records(run) for label, run in zip(labels, reduces)}
-    assert results == {0: [(b'c', 1)], 1: [(b'a', 3), (b'd', 1)], 2: [(b'b', 2)]}
+    assert results == {0: [('c', 1)], 1: [('a', 3), ('d', 1)], 2: [('b', 2)]}
 
 
 def test_combiner_including_final_call(tmp_path):
     node = node_for(tmp_path, input=LINES, map=cp.words, combiner=sum_combiner)
     run = node.run_task('map', [(0, ['raw://a b a a'])])
     assert run.status == 'DONE', run.payload
-    assert sorted(node.records(run)) == [(b'a', 3), (b'b', 1)]
+    assert sorted(node.records(run)) == [('a', 3), ('b', 1)]
 
 
 def test_sort_orders_reduce_input(tmp_path):
@@ -81,7 +81,7 @@ def test_params_and_job_class_attributes(tmp_path):
     node = node_for(tmp_path, job=cp.ParamsJob(), input=['raw://x'])
     run = node.run_task('map', [(0, ['raw://x\ny\nz'])])
     assert run.status == 'DONE', run.payload
-    assert sorted(node.records(run)) == [(b'x', 10), (b'y', 20), (b'z', 30)]
+    assert sorted(node.records(run)) == [('x', 10), ('y', 20), ('z', 30)]
 
 
 def test_injected_globals(tmp_path):
@@ -96,7 +96,7 @@ def test_map_init(tmp_path):
     node = node_for(tmp_path, input=['raw://a'], map=cp.init_map, map_init=cp.set_initialized,
                     params=Params(initialized=False))
     run = node.run_task('map', [(0, ['raw://x'])])
-    assert node.records(run) == [(b'x', True)]
+    assert node.records(run) == [('x', True)]
 
 
 def test_status_interval_messages(tmp_path):
@@ -119,7 +119,7 @@ def test_data_error_is_error_and_others_fatal(tmp_path):
 def test_print_and_stray_output_become_messages(tmp_path):
     node = node_for(tmp_path, input=['raw://a'], map=cp.printing_map)
     run = node.run_task('map', [(0, ['raw://x'])])
-    assert run.status == 'DONE' and "hello from map b'x'" in run.messages
+    assert run.status == 'DONE' and "hello from map x" in run.messages
     node = node_for(tmp_path / 'b', input=['raw://a'], map=cp.stray_output_map)
     run = node.run_task('map', [(0, ['raw://x'])])
     assert run.status == 'DONE', run.payload
@@ -128,16 +128,16 @@ def test_print_and_stray_output_become_messages(tmp_path):
 
 def test_lambda_closure_and_partial(tmp_path):
     import functools
-    suffix = b'!'
+    suffix = '!'
 
     def closure_map(line, params):
         yield line + suffix, 1
 
     def tagged(tag, line, params):
         yield line, tag
-    for fun, expected in [(lambda line, params: [(line, len(line))], (b'xy', 2)),
-                          (closure_map, (b'xy!', 1)),
-                          (functools.partial(tagged, 'T'), (b'xy', 'T'))]:
+    for fun, expected in [(lambda line, params: [(line, len(line))], ('xy', 2)),
+                          (closure_map, ('xy!', 1)),
+                          (functools.partial(tagged, 'T'), ('xy', 'T'))]:
         node = node_for(tmp_path / str(id(fun)), input=['raw://a'], map=fun)
         run = node.run_task('map', [(0, ['raw://xy'])])
         assert run.status == 'DONE', run.payload
@@ -149,7 +149,7 @@ def test_replica_fallback_skips_bad_replica(tmp_path):
     missing = 'disco://localhost/disco/localhost/00/none/nofile'
     run = node.run_task('map', [(0, [missing, 'raw://ok'])])
     assert run.status == 'DONE', run.payload
-    assert node.records(run) == [(b'ok', 1)]
+    assert node.records(run) == [('ok', 1)]
 
 
 def test_all_replicas_failing_is_an_error(tmp_path):

@@ -8,13 +8,15 @@ home and ``op`` is run as ``op map`` / ``op reduce`` (DISCO.md §1.6).
 
 Wire format on the program's stdin/stdout: first the parameters (a dict is
 sent netstring-encoded, anything else as ``0\\n``), then key/value pairs as
-``<uint32 native-endian length><bytes>`` each.  Map: per input entry one
-pair is written, the program answers ``<uint32 count>`` and that many pairs.
-Reduce: all pairs are streamed, stdin closed, and pairs read until EOF.
+``<uint32 native-endian length><bytes>`` each.  The program answers in batches:
+``<uint32 count>`` and that many pairs.  Map: per input entry one pair is
+written and one batch read.  Reduce: all pairs are streamed, stdin closed,
+and batches read until EOF (as Disco's ``communicate``).
 Lines on its stderr starting ``**<MSG>`` become MSGs, ``**<ERR>`` fails the job.
 """
 from __future__ import annotations
 
+import collections
 import os
 import struct
 import subprocess
@@ -62,10 +64,14 @@ class ExternalProgram(object):
         op = os.path.join(directory, 'op')
         os.chmod(op, 0o755)
         self.errors: list = []
+        #: lines of the program's stderr for MSG, filled by the watching thread and sent by
+        #: the task's own thread (the protocol channel is not shared between threads)
+        self.messages: collections.deque = collections.deque()
         self.proc = subprocess.Popen([os.path.abspath(op), mode], cwd=directory,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
-        threading.Thread(target=self._watch_stderr, daemon=True).start()
+        self.watcher = threading.Thread(target=self._watch_stderr, daemon=True)
+        self.watcher.start()
         self.proc.stdin.write(_params_bytes(params))
         self.proc.stdin.flush()
 
@@ -75,9 +81,14 @@ class ExternalProgram(object):
             if text.startswith('**<ERR>'):
                 self.errors.append(text[len('**<ERR>'):].strip())
             elif text.startswith('**<MSG>'):
-                sys.stdout.write(text[len('**<MSG>'):].strip())
+                self.messages.append(text[len('**<MSG>'):].strip())
             elif text.strip():
-                sys.stdout.write(text)
+                self.messages.append(text)
+
+    def send_messages(self) -> None:
+        """One MSG per line the program wrote to its stderr so far."""
+        while self.messages:
+            sys.stdout.write(self.messages.popleft() + '\n')
 
     def write_pair(self, key: Any, value: Any) -> None:
         key, value = _bytes(key), _bytes(value)
@@ -123,6 +134,7 @@ class ExternalProgram(object):
             raise ExternalError("External map program exited unexpectedly")
         (count,) = _LENGTH.unpack(header)
         pairs = [self.read_pair() for _ in range(count)]
+        self.send_messages()
         self.check()
         return pairs
 
@@ -130,11 +142,20 @@ class ExternalProgram(object):
         feeder = threading.Thread(target=self._feed, args=(entries,), daemon=True)
         feeder.start()
         while True:
-            pair = self.read_pair()
-            if pair is None:
+            header = self.read_exact(4)
+            if header is None:
                 break
-            out.add(*pair)
+            (count,) = _LENGTH.unpack(header)
+            for _ in range(count):
+                pair = self.read_pair()
+                if pair is None:
+                    self.check()
+                    raise ExternalError("External reduce program ended inside a batch")
+                out.add(*pair)
+            if self.messages:
+                self.send_messages()
         feeder.join()
+        self.send_messages()
         self.check()
 
     def _feed(self, entries: Iterable) -> None:
@@ -152,6 +173,8 @@ class ExternalProgram(object):
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        self.watcher.join(timeout=10)  # the program exited: its stderr ends soon
+        self.send_messages()
         self.check()
 
 

@@ -10,6 +10,11 @@ functions as globals (the classic worker injects this module's names).
 import re  # noqa: F401  -- a global Disco's job functions rely on (e.g. test_profile)
 from hashlib import md5
 
+# Disco's func module imports these, and the classic worker injects its names into the job
+# functions: Disco's own tests call bytes_to_str without importing it.
+from disco import JOBPACK_VERSION1  # noqa: F401
+from disco.compat import (UnpicklingError, bytes_to_str,  # noqa: F401
+                          pickle_dumps, pickle_loads, sort_cmd, str_to_bytes)
 from disco.error import DataError  # noqa: F401
 from disco.worker.task_io import *  # noqa: F401,F403
 from disco.worker.task_io import task_input_stream, task_output_stream

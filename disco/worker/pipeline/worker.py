@@ -20,7 +20,7 @@ from disco import JOBPACK_VERSION2, util, worker
 from disco.error import DiscoError
 from disco.worker import Input, expand_input
 from disco.worker.classic.worker import inject, job_function_globals
-from disco.worker.modutil import callables, find_modules, source_path
+from disco.worker.modutil import callables, job_modules, source_path
 from disco.worker.sort import disk_sort
 from disco.worker.task_io import (StreamCombiner, chain_reader, disco_output_stream,
                                   task_input_stream, task_output_stream)
@@ -118,7 +118,7 @@ class Worker(worker.Worker):
         functions = [c for _g, stage, _c in pipeline_entries(self.getitem('pipeline', job, jobargs, []))
                      for c in stage._callables()]
         functions += list(callables(self.getitem('params', job, jobargs)))
-        return find_modules(functions, job_path=source_path(job), exclude=['Task'])
+        return job_modules(functions, job_path=source_path(job), exclude=['Task'])
 
     def jobdict(self, job: Any, **jobargs: Any) -> dict:
         entries = pipeline_entries(self.getitem('pipeline', job, jobargs, []))
@@ -129,7 +129,7 @@ class Worker(worker.Worker):
         inputs = util.inputlist(job_input, label=None, settings=job.settings)
         jobdict = super().jobdict(job, **jobargs)
         jobdict.update({'pipeline': [[s.name, g, c] for g, s, c in entries],
-                        'inputs': [[0, 0, util.iterify(inp)] for inp in inputs]})
+                        'inputs': [[0, 0, list(util.iterify(inp))] for inp in inputs]})
         return jobdict
 
     def run(self, task: Any, job: Any, **jobargs: Any) -> None:
