@@ -18,17 +18,15 @@ import pytest
 
 from disco.job import Job
 from disco.testing import poll_for
-from tests.integration.test_faults import (
-    HOSTS,
-    JOB_TIMEOUT,
-    SETTINGS,
-    counts,
-    events,
-    jobtasks,
-    restart_master,
-)
+from disco.testing.inspect import job_events, job_tasks, result_counts
 
 pytestmark = pytest.mark.timeout(150)
+
+HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
+#: retries and node timeouts shrunk so that each fault costs seconds
+SETTINGS = {"DISCO_RETRY_SLEEP_UNIT": 0.05, "DISCO_RETRY_SLEEP_MAX": 0.2,
+            "DISCO_RETRY_SLEEP_RANDOM": 0, "DISCO_NODE_RESTART_DELAY": 0.5,
+            "DISCO_NODE_TIMEOUT": 5, "DISCO_NODE_HEARTBEAT": 0.5}
 
 
 def gated_map(line, params):
@@ -78,12 +76,12 @@ def test_tasks_done_just_before_a_master_kill_do_not_run_again(cluster, tmp_path
         poll_for(lambda: node_tasks_done(local) == 3, 30, message="maps did not finish")
         time.sleep(0.3)
     finally:
-        restart_master(local)   # SIGKILL (a stopped process dies as well) and start again
-    assert counts(local, job.wait(timeout=JOB_TIMEOUT)) == {
+        local.restart_master()   # SIGKILL (a stopped process dies as well) and start again
+    assert result_counts(local.master_url, job.wait(timeout=90)) == {
         "apple": 1, "banana": 2, "cherry": 2, "date": 1}
     runs = sorted(os.listdir(started))
     assert len(runs) == 3, f"map tasks ran again after the restart: {runs}"
-    maps = [t for t in jobtasks(local, job.name) if t["stage"] == "map"]
+    maps = [t for t in job_tasks(local.master_url, job.name) if t["stage"] == "map"]
     assert [t["attempts"] for t in maps] == [1, 1, 1], maps
-    lines = events(local, job.name)
+    lines = job_events(local, job.name)
     assert sum("finished before the master restarted" in line for line in lines) == 3, lines

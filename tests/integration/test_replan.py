@@ -15,9 +15,15 @@ import pytest
 
 from disco.job import Job
 from disco.testing import poll_for
-from tests.integration.test_faults import HOSTS, SETTINGS, counts, events, jobtasks
+from disco.testing.inspect import job_events, job_tasks, result_counts
 
 pytestmark = pytest.mark.timeout(150)
+
+HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
+#: retries and node timeouts shrunk so that each fault costs seconds
+SETTINGS = {"DISCO_RETRY_SLEEP_UNIT": 0.05, "DISCO_RETRY_SLEEP_MAX": 0.2,
+            "DISCO_RETRY_SLEEP_RANDOM": 0, "DISCO_NODE_RESTART_DELAY": 0.5,
+            "DISCO_NODE_TIMEOUT": 5, "DISCO_NODE_HEARTBEAT": 0.5}
 
 
 def lettered_map(line, params):
@@ -37,7 +43,8 @@ def slow_reduce(iter, params):
 
     from disco.util import kvgroup
     pairs = sorted(iter)
-    if pairs and not pairs[0][0].startswith(b"p0"):
+    first = pairs[0][0] if pairs else ""
+    if not (first.decode() if isinstance(first, bytes) else first).startswith("p0"):
         open(os.path.join(params["started"], str(os.getpid())), "w").close()
         time.sleep(params["sleep"])
     for word, counts in kvgroup(pairs):
@@ -49,18 +56,18 @@ def test_node_loss_reruns_only_lost_and_needed_tasks(cluster, tmp_path):
     started = tmp_path / "started"
     started.mkdir()
     inputs = [f"raw://p0{c} p1{c} p2{c}" for c in "abcdef"]
-    expected = {f"p{p}{c}".encode(): 1 for p in range(3) for c in "abcdef"}
+    expected = {f"p{p}{c}": 1 for p in range(3) for c in "abcdef"}
     job = Job(master=local.master_url, settings=local.settings).run(
         input=inputs, map=lettered_map, reduce=slow_reduce, partition=by_prefix, partitions=3,
         params={"started": str(started), "sleep": 4.0})
 
     def reduce_state():
-        tasks = [t for t in jobtasks(local, job.name) if t["stage"] == "reduce"]
+        tasks = [t for t in job_tasks(local.master_url, job.name) if t["stage"] == "reduce"]
         done = [t for t in tasks if t["status"] == "done"]
         return (done, tasks) if done and len(os.listdir(started)) >= 2 else None
 
     done, _ = poll_for(reduce_state, 60, message="reduce 0 did not finish first")
-    before = {t["task"]: t for t in jobtasks(local, job.name)}
+    before = {t["task"]: t for t in job_tasks(local.master_url, job.name)}
     (fast,) = done
     map_hosts = {t["host"] for t in before.values() if t["stage"] == "map"}
     victims = sorted(map_hosts - {fast["host"]})
@@ -70,14 +77,14 @@ def test_node_loss_reruns_only_lost_and_needed_tasks(cluster, tmp_path):
     lost_maps = sorted(t["task"] for t in before.values()
                        if t["stage"] in ("map", "map_shuffle") and t["host"] == victim)
     local.kill_node(victim, signal.SIGKILL)
-    assert counts(local, job.wait(timeout=90)) == expected
-    after = {t["task"]: t for t in jobtasks(local, job.name)}
+    assert result_counts(local.master_url, job.wait(timeout=90)) == expected
+    after = {t["task"]: t for t in job_tasks(local.master_url, job.name)}
     assert after[fast["task"]]["attempts"] == 1 and after[fast["task"]]["status"] == "done"
     assert sorted(t["task"] for t in after.values() if t["stage"] == "reduce") == sorted(
         t["task"] for t in before.values() if t["stage"] == "reduce")   # nothing re-planned
     for task in after.values():
         if task["stage"] in ("map", "map_shuffle"):
             assert task["attempts"] == (2 if task["task"] in lost_maps else 1), (task, victim)
-    lines = events(local, job.name)
+    lines = job_events(local, job.name)
     assert any(f"re-running {len(lost_maps)} task(s) whose outputs were lost" in line
                for line in lines), "\n".join(lines)

@@ -17,8 +17,8 @@ import pytest
 
 from disco.job import Job
 from disco.testing import poll_for
+from disco.testing.inspect import job_events, job_tasks, result_counts
 from disco.testing.cluster import descendants
-from tests.integration.test_faults import counts, events, jobtasks, reduce_counts
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -37,21 +37,27 @@ def slow_map(line, params):
         yield word, 1
 
 
+def sum_counts(iter, params):
+    from disco.util import kvgroup
+    for word, counts in kvgroup(sorted(iter)):
+        yield word, sum(counts)
+
+
 def run(local, started, inputs):
     return Job(master=local.master_url, settings=local.settings).run(
-        input=inputs, map=slow_map, reduce=reduce_counts, partitions=2,
+        input=inputs, map=slow_map, reduce=sum_counts, partitions=2,
         params={"started": str(started), "sleep": 1.0})
 
 
 def test_a_straggler_gets_a_speculative_copy_and_the_job_finishes_on_time(cluster, tmp_path):
     local = cluster(hosts=HOSTS, workers=2, settings=SETTINGS)
     inputs = [f"raw://w{i} common" for i in range(6)]
-    expected = {f"w{i}".encode(): 1 for i in range(6)} | {b"common": 6}
+    expected = {f"w{i}": 1 for i in range(6)} | {"common": 6}
     baseline_dir = tmp_path / "baseline"
     baseline_dir.mkdir()
     begin = time.monotonic()
     job = run(local, baseline_dir, inputs)
-    assert counts(local, job.wait(timeout=60)) == expected
+    assert result_counts(local.master_url, job.wait(timeout=60)) == expected
     baseline = time.monotonic() - begin
 
     started = tmp_path / "started"
@@ -59,7 +65,7 @@ def test_a_straggler_gets_a_speculative_copy_and_the_job_finishes_on_time(cluste
     begin = time.monotonic()
     job = run(local, started, inputs)
     poll_for(lambda: len(os.listdir(started)) >= 6, 30, message="map tasks did not start")
-    running = [t for t in jobtasks(local, job.name) if t["status"] == "running"]
+    running = [t for t in job_tasks(local.master_url, job.name) if t["status"] == "running"]
     victim = running[0]["host"]
     frozen = descendants([local.node_pid(victim)])
     local.remember_tree()
@@ -69,9 +75,9 @@ def test_a_straggler_gets_a_speculative_copy_and_the_job_finishes_on_time(cluste
         took = time.monotonic() - begin
     finally:
         signal_all(frozen, signal.SIGCONT)
-    assert counts(local, results) == expected          # every record once: no duplicate
+    assert result_counts(local.master_url, results) == expected          # every record once: no duplicate
     assert took < baseline + 10, (took, baseline)      # not the 60 s node timeout
-    lines = events(local, job.name)
+    lines = job_events(local, job.name)
     copies = [line for line in lines if "starting a speculative attempt" in line]
     assert copies and all(victim in line for line in copies), lines
     assert any("killed attempt" in line and victim in line for line in lines), lines
