@@ -5,11 +5,15 @@ docs/architecture.md "Mount points"): ``cluster.nodes()`` lists `Node` records a
 ``cluster.local_ddfs_data(host)`` gives the DDFS dir of the node co-located with the master.
 
 `NodeProcesses` starts ``python -m disco node --host H --master URL`` for every configured
-host: as a child process when H is an address of this machine, else over ``ssh``. A node
-process that exits is restarted after ``DISCO_NODE_RESTART_DELAY`` seconds; removed hosts and
-master shutdown stop them (SIGTERM, then SIGKILL). A local node process that outlived a
-previous master (it keeps running and reconnects when the master is killed) is adopted, found
-by its ``DISCO_PID_DIR/node-<host>.pid`` file, instead of starting a second one.
+host: as a child process when H is an address of this machine, else over ``ssh`` as
+``ssh [DISCO_SSH_OPTIONS] H env K=V... PYTHON -m disco.node.remote start ...``
+(`disco.node.remote`; ``K=V``: the cluster-wide settings, `remote_settings`). A node process
+(or ssh session) that exits is restarted after ``DISCO_NODE_RESTART_DELAY`` seconds; removed
+hosts and master shutdown stop them (SIGTERM, then SIGKILL; over ssh with
+``disco.node.remote stop``). A node that outlived a previous master (it keeps running and
+reconnects when the master is killed) is adopted instead of starting a second one: a local
+one found by its ``DISCO_PID_DIR/node-<host>.pid`` file, an ssh one by its session's
+``DISCO_PID_DIR/ssh-<host>.pid`` (and, on the node's machine, by `disco.node.remote`).
 """
 from __future__ import annotations
 
