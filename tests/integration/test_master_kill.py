@@ -85,3 +85,68 @@ def test_tasks_done_just_before_a_master_kill_do_not_run_again(cluster, tmp_path
     assert [t["attempts"] for t in maps] == [1, 1, 1], maps
     lines = job_events(local, job.name)
     assert sum("finished before the master restarted" in line for line in lines) == 3, lines
+
+
+def concurrent_pipeline(runs: str, gate: str) -> list:
+    """map -> a concurrent count stage (label 1 held by the gate) -> a final group_all."""
+    from disco.worker.pipeline.worker import Stage
+
+    def split(interface, state, label, inp):
+        for line in inp:
+            for word in (line.decode() if isinstance(line, bytes) else line).split():
+                interface.output(int(word[1])).add(word, 1)
+
+    def count(interface, state, label, inp):
+        import os
+        import time
+        open(os.path.join(runs, f"count{label}-{os.getpid()}-{time.time_ns()}"), "w").close()
+        if label == 1:
+            deadline = time.time() + 60
+            while not os.path.exists(gate) and time.time() < deadline:
+                time.sleep(0.02)
+        counts: dict = {}
+        for word, n in inp:
+            counts[word] = counts.get(word, 0) + n
+        for word in sorted(counts):
+            interface.output(0).add(word, counts[word])
+
+    def final(interface, state, label, inp):
+        for word, n in inp:
+            interface.output(0).add(word, n)
+
+    return [("split", Stage("map", process=split)),
+            ("group_label", Stage("count", process=count), True),
+            ("group_all", Stage("final", process=final))]
+
+
+def test_a_concurrent_stages_done_tasks_do_not_run_again_after_a_master_kill(cluster, tmp_path):
+    from disco.worker.pipeline.worker import Worker as PipelineWorker
+    local = cluster(hosts=HOSTS, workers=2, settings=SETTINGS)
+    runs, gate = tmp_path / "runs", tmp_path / "gate"
+    runs.mkdir()
+    job = Job(master=local.master_url, settings=local.settings,
+              worker=PipelineWorker()).run(
+        input=["raw://l0a l1a", "raw://l0b l1b l1c"],
+        pipeline=concurrent_pipeline(str(runs), str(gate)))
+
+    def label_0_done():
+        tasks = [t for t in job_tasks(local.master_url, job.name) if t["stage"] == "count"]
+        done = [t for t in tasks if t["status"] == "done"]
+        return done if done and any(f.startswith("count1") for f in os.listdir(runs)) else None
+
+    (done,) = poll_for(label_0_done, 60, message="the concurrent stage's label 0 did not finish")
+    assert done["group"][0] == 0
+    time.sleep(0.3)   # its row reaches the store (batches every 0.1 s)
+    local.restart_master()
+    gate.touch()
+    results = job.wait(timeout=90)
+    found: dict = {}
+    from disco.core import result_iterator
+    for word, n in result_iterator(results, ddfs=local.master_url):
+        found[word] = found.get(word, 0) + n
+    assert found == {"l0a": 1, "l0b": 1, "l1a": 1, "l1b": 1, "l1c": 1}
+    # (process runs once per input: one task run is one worker pid)
+    runs_of_0 = {f.split("-")[1] for f in os.listdir(runs) if f.startswith("count0")}
+    assert len(runs_of_0) == 1, os.listdir(runs)
+    tasks = {t["task"]: t for t in job_tasks(local.master_url, job.name)}
+    assert tasks[done["task"]]["status"] == "done" and tasks[done["task"]]["attempts"] == 1
