@@ -54,7 +54,10 @@ class Node:
         self.config = SupervisorConfig.from_settings(settings)
         self.launcher = launcher or ForkLauncher(ExecLauncher(),
                                                  zygote_idle=_zygote_idle(settings))
-        self.base_env = worker_base_env()
+        self.base_env = worker_base_env(cluster={
+            "DISCO_MASTER": master_url, "DISCO_PORT": str(settings.get_int("DISCO_PORT")),
+            "DDFS_PUT_PORT": str(settings.get_int("DDFS_PUT_PORT")),
+            "DISCO_DATA": self.disco_data, "DDFS_DATA": self.ddfs_data})
         self.jobhomes = JobHomes(self.disco_data, host,
                                  jobpack_max=settings.get_int("DISCO_JOBPACK_MAX"))
         self.runners: dict[TaskKey, TaskRunner] = {}

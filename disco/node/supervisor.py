@@ -242,10 +242,17 @@ class WorkerPipes:
             self._output_fd = -1
 
 
-def worker_base_env(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The node's environment minus Disco's settings, the node's Python first on PATH."""
+def worker_base_env(environ: dict[str, str] | None = None,
+                    cluster: dict[str, str] | None = None) -> dict[str, str]:
+    """The node's environment minus Disco's settings, plus ``cluster``: the settings that
+    say where this cluster is (master, ports, data directories; what TASK carries too).
+
+    A worker that reads its settings from the environment -- Disco's own worker does,
+    through ``DiscoSettings()`` -- then finds this cluster's ports and directories instead
+    of Disco's defaults; no other setting of the node reaches a job."""
     source = os.environ if environ is None else environ
     env = {k: v for k, v in source.items() if not k.startswith(("DISCO_", "DDFS_"))}
+    env.update(cluster or {})
     return env
 
 

@@ -31,6 +31,9 @@ def test_upstream_file(disco_suite, name):
     finally:
         cluster.kill_active_jobs()
     suite.record(result, deselect)
+    if not result.outcomes and deselect and result.returncode == 5:
+        pytest.skip("every test of the file is excluded: "
+                    + "; ".join(f"{k}: {v}" for k, v in deselect.items()))
     problems = result.problems()
     assert not problems, (f"{len(problems)} upstream test(s) of {name} did not pass:\n\n"
                           + "\n\n".join(problems))
