@@ -22,6 +22,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import shlex
 import signal
 import socket
@@ -166,6 +167,10 @@ DISCO_CLUSTER_SETTINGS = ("DISCO_PORT", "DDFS_PUT_PORT", "DISCO_DEBUG", "DISCO_W
 SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "KEY")
 #: seconds an ssh ``stop`` may take beyond the node's own stop grace
 SSH_TIMEOUT = 10.0
+#: ssh's exit status when ssh itself (not the remote command) failed
+SSH_FAILED = 255
+#: a log line of the remote end (``2026-01-31 12:00:00,000 INFO ...``), not ssh's own
+_DATED = re.compile(r"\d{4}-\d\d-\d\d ")
 
 
 def remote_settings(settings: Any) -> list[str]:
@@ -191,6 +196,20 @@ def ssh_process_of(pid: int, host: str) -> bool:
     except OSError:
         return False
     return bool(argv) and os.path.basename(argv[0]) == "ssh" and host in argv and pid_alive(pid)
+
+
+def _last_line(path: str) -> str:
+    """The last line ssh itself wrote to a node's output file ('' if none).
+
+    The file also holds the remote end's log lines (they start with a date): skipped.
+    """
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - 4096))
+            lines = [line.strip() for line in f.read().decode("utf-8", "replace").splitlines()]
+    except OSError:
+        return ""
+    return next((line for line in reversed(lines) if line and not _DATED.match(line)), "")
 
 
 def _write_pid(path: str, pid: int) -> None:
@@ -299,6 +318,12 @@ class NodeProcesses:
         # on cancellation the process stays registered so that _stop() can terminate it
         code = await proc.wait()
         self._procs.pop(host, None)
+        if code == SSH_FAILED and not is_local(host):
+            # ssh itself failed (no route, refused, key not accepted): say why, from its stderr
+            reason = await asyncio.to_thread(_last_line, out_path)
+            log.error("ssh to %s failed: %s (the node runs once ssh -o BatchMode=yes %s works "
+                      "for this user; see docs/hosts.md)", host,
+                      reason or "the connection was lost or timed out", host)
         return code
 
     async def _watch_adopted(self, host: str, pid: int) -> None:

@@ -122,3 +122,18 @@ def _alive(pid: int | None) -> bool:
         return False
     return subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True,
                           text=True).stdout.strip() not in ("", "Z")
+
+
+def test_a_host_ssh_cannot_reach_is_reported_and_started_once_it_can(netns_cluster):
+    cluster = netns_cluster(nodes=2)
+    pid = cluster.node_pid("node2")
+    cluster.link_down("node2")
+    try:
+        os.kill(pid, signal.SIGKILL)
+        master_log = os.path.join(cluster.hosts["master"].log_dir, "master.log")
+        poll_for(lambda: "ssh to node2 failed" in open(master_log, encoding="utf-8").read(),
+                 90, period=0.5, message="no ssh failure in the master's log")
+    finally:
+        cluster.link_up("node2")
+    cluster.wait_for_nodes(["node2"], timeout=90)
+    assert cluster.node_pid("node2") not in (None, pid)
