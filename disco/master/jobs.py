@@ -539,8 +539,7 @@ class JobCoordinator:
         for group, group_refs in group_outputs(following.grouping, refs, self.rng):
             consumer_id = following.group_map.get(group)
             if consumer_id is None or self.tasks[consumer_id].status in ("done", "dropped"):
-                inputs_done = not following.concurrent or self._stage(
-                    self.stages[following.index - 1].name).finished
+                inputs_done = not following.concurrent or self._previous_finished(following)
                 acts.append(self._new_task(following, group, group_refs, inputs_done))
                 continue
             consumer = self.tasks[consumer_id]
@@ -744,11 +743,35 @@ class JobCoordinator:
             if not task.waiting_on and task.status == "blocked":
                 acts.append(self._enqueue(task))
         if len(outputs) > producer.prior_outputs and following.tasks:
-            # a re-run with more outputs than the lost run: route the extra ones by group
             extra = [OutputRef(producer.id, i, outputs[i])
                      for i in range(producer.prior_outputs, len(outputs))]
-            acts += self._route(following, extra)
+            acts += self._route_extra(following, extra, now)
         producer.prior_outputs = 0
+        return acts
+
+    def _route_extra(self, following: Stage, refs: list[OutputRef], now: float) -> list:
+        """Outputs a re-run made beyond those of the lost run (a task that is not a function
+        of its inputs): each goes to the task of its group, restarted if it runs; a group
+        whose task is done gets a new task (its records are then split over two tasks)."""
+        if following.concurrent:
+            return self._route(following, refs)
+        acts: list = []
+        for group, group_refs in group_outputs(following.grouping, refs, self.rng):
+            consumer_id = following.group_map.get(group)
+            consumer = self.tasks.get(consumer_id) if consumer_id is not None else None
+            if consumer is None or consumer.status in ("done", "dropped"):
+                acts.append(A.Event("master", f"WARNING: a re-run task made outputs its lost "
+                                              f"run did not; they go to a new task of stage "
+                                              f"{following.name} (tasks should be "
+                                              f"deterministic)"))
+                acts.append(self._new_task(following, group, group_refs, inputs_done=True))
+                continue
+            if consumer.status == "running":
+                acts += self._abandon(consumer, now, "it has a new input")
+            elif consumer.status == "queued":
+                acts.append(A.Dequeue(consumer.id))
+            consumer.inputs.extend(group_refs)
+            acts += self._restart(consumer)
         return acts
 
     def _drop_tasks(self, tasks: list[Task], now: float) -> list:

@@ -536,3 +536,37 @@ def test_after_a_restart_a_task_waits_for_its_attempts_node():
     # h2 is lost: task 1 no longer waits for it either
     assert of(again.node_lost("h2", 2.0), A.Enqueue) == [A.Enqueue(1, ())]
     assert again.tick(10.0) == []   # the grace timers find nothing left to do
+
+
+def test_a_rerun_with_more_outputs_routes_the_extra_ones_by_group():
+    job = make_job([("map", "split", False), ("reduce", "group_label", False)],
+                   [["raw://a"], ["raw://b"]])
+    job.start(0.0)
+    job.assign(0, "h1", 0.0)
+    job.assign(1, "h2", 0.0)
+    job.task_done(0, 1, "h1", [["disco://h1/m0", [[0, 1]]]], 1.0)
+    acts = job.task_done(1, 1, "h2", [["disco://h2/m1", [[1, 1]]]], 1.0)
+    r0, r1 = [a.task for a in of(acts, A.Enqueue)]          # labels 0 and 1
+    job.assign(r0, "h2", 2.0)
+    job.assign(r1, "h2", 2.0)
+    job.node_lost("h1", 3.0)                                 # map:0 re-runs for r0
+    job.assign(0, "h2", 4.0)
+    acts = job.task_done(0, 2, "h2", [["disco://h2/m0b", [[0, 1]]],
+                                      ["disco://h2/m0c", [[1, 1]]]], 5.0)
+    # output 0 replaces the lost one in r0; the new output 1 (label 1) joins r1, which was
+    # running: it is restarted with it
+    assert A.KillTask("h2", r1, 1) in acts
+    assert sorted(a.task for a in of(acts, A.Enqueue)) == [r0, r1]
+    assert [r.output.replicas[0][0] for r in job.tasks[r0].inputs] == ["disco://h2/m0b"]
+    assert sorted(r.output.replicas[0][0] for r in job.tasks[r1].inputs) == [
+        "disco://h2/m0c", "disco://h2/m1"]
+    assert len([t for t in job.tasks.values() if t.stage == "reduce"]) == 2
+    job.assign(r1, "h1", 6.0)
+    job.task_done(r1, 2, "h1", [["disco://h1/r1", [[1, 2]]]], 7.0)
+    # a done task of the group: the extra outputs of a later re-run get a new task
+    job.node_lost("h2", 8.0)      # r0 (running on h2) fails; map:0's outputs are lost
+    job.assign(0, "h1", 9.0)
+    acts = job.task_done(0, 3, "h1", [["disco://h1/x0", [[0, 1]]], ["disco://h1/x1", [[1, 1]]],
+                                      ["disco://h1/x2", [[2, 1]]]], 10.0)
+    assert "tasks should be deterministic" in " ".join(e.message for e in of(acts, A.Event))
+    assert len([t for t in job.tasks.values() if t.stage == "reduce"]) == 3
