@@ -1,25 +1,29 @@
 #!/usr/bin/env bash
 # Set up and run the test suite on a fresh machine (Python and pip present).
-# Browser tests drive Debian's Chromium; the real-hosts tests (tests/hosts: network
-# namespaces, nodes started over ssh) need iproute2 and Debian's openssh-server. Both are
-# installed here when we are root with apt. After the suite, the chaos suite's short version
-# runs (docs/hosts.md; DISCO_CHAOS_ROUNDS / DISCO_CHAOS_SEED / DISCO_CHAOS_STOP tune it).
+# Debian packages the tests need are installed when we are root with apt. After the suite,
+# the chaos suite's short version runs (docs/hosts.md; DISCO_CHAOS_ROUNDS / DISCO_CHAOS_SEED /
+# DISCO_CHAOS_STOP tune it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
-if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "Installing Chromium for the browser tests..."
+# Debian packages: Chromium for the browser tests; gcc and libJudy for Disco's own
+# test_external (it builds a C worker with Disco's ext/disco.c).
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core)
+command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+[ -e /usr/include/Judy.h ] || missing+=(libjudy-dev)
+# iproute2 and openssh-server for the real-hosts tests (tests/hosts, docs/hosts.md).
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server openssh-client)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installing ${missing[*]} for the tests..."
   apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-    && { [ ! -x /usr/sbin/sshd ] || ! command -v ip >/dev/null 2>&1; }; then
-  echo "Installing openssh-server and iproute2 for the real-hosts tests..."
-  apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client iproute2 >/dev/null
-fi
+# loadgroup: the tests that run Disco's own suite share one cluster on Disco's default
+# ports, so they stay together on one worker (tests/compat).
 if [ "$#" -gt 0 ]; then  # a chosen part of the suite: no chaos run after it
-  exec python3 -m pytest -n 2 "$@"
+  exec python3 -m pytest -n 2 --dist loadgroup "$@"
 fi
-python3 -m pytest -n 2
+python3 -m pytest -n 2 --dist loadgroup
 DISCO_CHAOS_STOP="${DISCO_CHAOS_STOP:-5}" exec python3 -m pytest -n 0 -m chaos tests/hosts
