@@ -48,6 +48,31 @@ def set_mem_limit(limit: str | int | None) -> None:
         log.warning("could not set memory limit %s: %s", limit, e)
 
 
+def pid_alive(pid: int) -> bool:
+    """True if `pid` runs and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def node_process_of(pid: int, host: str) -> bool:
+    """True if `pid` is a live ``disco node --host <host>`` process."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().decode("utf-8", "replace").split("\0")
+    except OSError:
+        return False
+    return "node" in argv and host in argv and "--host" in argv and pid_alive(pid)
+
+
 def import_cprofile() -> ModuleType:
     """:mod:`cProfile`, built on the standard library's ``profile`` even when a job module
     called ``profile`` (Disco's ``examples/faq/profile.py``) is loaded or first on

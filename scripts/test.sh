@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set up and run the test suite on a fresh machine (Python and pip present).
-# Browser tests drive Debian's Chromium; it is installed here when we are root with apt.
+# Debian packages the tests need are installed when we are root with apt. After the suite,
+# the chaos suite's short version runs (docs/hosts.md; DISCO_CHAOS_ROUNDS / DISCO_CHAOS_SEED /
+# DISCO_CHAOS_STOP tune it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
@@ -10,6 +12,9 @@ missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 [ -e /usr/include/Judy.h ] || missing+=(libjudy-dev)
+# iproute2 and openssh-server for the real-hosts tests (tests/hosts, docs/hosts.md).
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server openssh-client)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "Installing ${missing[*]} for the tests..."
   apt-get update -qq >/dev/null
@@ -17,4 +22,8 @@ if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/nu
 fi
 # loadgroup: the tests that run Disco's own suite share one cluster on Disco's default
 # ports, so they stay together on one worker (tests/compat).
-exec python3 -m pytest -n 2 --dist loadgroup "$@"
+if [ "$#" -gt 0 ]; then  # a chosen part of the suite: no chaos run after it
+  exec python3 -m pytest -n 2 --dist loadgroup "$@"
+fi
+python3 -m pytest -n 2 --dist loadgroup
+DISCO_CHAOS_STOP="${DISCO_CHAOS_STOP:-5}" exec python3 -m pytest -n 0 -m chaos tests/hosts

@@ -5,7 +5,7 @@ a 400 with a message, unknown jobs a 404, never a 500. Our additions:
 
 * ``GET /disco/ctrl/jobtasks?name=J`` -> ``{"job": J, "status": s, "start": t, "end": t|null,
   "tasks": [{"task": id, "stage": s, "group": [label, host|null], "host": h|null,
-  "start": t|null, "end": t|null, "status": "queued"|"waiting"|"running"|"done"|"dropped",
+  "start": t|null, "end": t|null, "status": "queued"|"waiting"|"running"|"blocked"|"done"|"dropped",
   "attempts": n, "failures": n}, ...]}`` (times are Unix seconds), for a timeline view;
 * ``jobinfo`` of a dead job has ``"reason"``: which task failed, on which node, and the
   error (the worker's traceback), or who killed it;

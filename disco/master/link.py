@@ -107,6 +107,7 @@ async def node_socket(request: web.Request) -> web.WebSocketResponse:
     node.disk_used = int(hello.get("disk_used") or 0)
     peer.send(link.welcome(node.max_workers))
     log.info("node %s connected (pid %s)", node.host, hello.get("pid"))
+    _take_reports(master, node.host, hello.get("reports"))
     master.node_up(node.host)
     try:
         await _receive(master, node.host, ws)
@@ -114,6 +115,22 @@ async def node_socket(request: web.Request) -> web.WebSocketResponse:
         if node.link is peer:
             await _drop(master, node)
     return ws
+
+
+def _take_reports(master: Master, host: str, reports) -> None:
+    """Task reports a node sent before this master stored them (they come with its hello)."""
+    if not isinstance(reports, list):
+        return
+    if reports:
+        log.info("node %s: %d task reports sent again", host, len(reports))
+    for report in reports:
+        try:
+            link.validate(report)
+        except (link.LinkProtocolError, AttributeError) as exc:
+            log.warning("node %s: bad report in its hello: %s", host, exc)
+            continue
+        if report["op"] == link.TASK_DONE:
+            master.node_message(host, report)
 
 
 async def _receive(master: Master, host: str, ws: web.WebSocketResponse) -> None:

@@ -22,7 +22,7 @@ from disco.error import JobPackError
 from disco.master import actions as A
 from disco.master.events import EventLogs
 from disco.master.grouping import DirOutput, output_from_input, url_host
-from disco.master.jobs import JobCoordinator, JobOptions, RetryPolicy
+from disco.master.jobs import JobCoordinator, JobOptions, RetryPolicy, SpeculationPolicy
 from disco.master.nodes import Cluster, co_located
 from disco.master.scheduler import Scheduler
 from disco.master.store import Store
@@ -70,6 +70,8 @@ class Master:
         self._defer_schedule = False    # True while a node report is handled (node_message)
         self._background: set[asyncio.Task] = set()
         self._task_rows: list[tuple] = []
+        #: host -> [[job, task, attempt]] of task_done reports to acknowledge once stored
+        self._acks: dict[str, list] = {}
         #: jobs with tasks changed since their rows were last built (`flush_tasks` builds them)
         self._dirty: dict[str, JobEntry] = {}
         self._resumed: set[str] = set()
@@ -113,7 +115,8 @@ class Master:
         try:
             coordinator = JobCoordinator.restore(
                 entry.name, plan, rows, entry.record["start"], self._retry_policy(),
-                random.Random(self.rng.random()), self.cluster.connected_hosts())
+                random.Random(self.rng.random()), self.cluster.connected_hosts(),
+                self._speculation_policy())
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             log.warning("job %s: stored state is incomplete (%s); it cannot be resumed",
                         entry.name, exc)
@@ -131,9 +134,10 @@ class Master:
     def start_resumed(self) -> None:
         """Carry out the resumed jobs' first actions (once the event loop serves requests)."""
         now = time.time()
+        grace = self.settings.get_float("DISCO_NODE_TIMEOUT")
         pending, self._pending_resume = self._pending_resume, []
         for entry in pending:
-            self.apply(entry, entry.coordinator.resume(now))
+            self.apply(entry, entry.coordinator.resume(now, grace))
 
     def _resume_grace_over(self, now: float) -> None:
         """Hosts that did not come back after a restart count as lost for resumed jobs."""
@@ -171,7 +175,8 @@ class Master:
             name, [(s.name, s.grouping, s.concurrent) for s in stages], inputs,
             JobOptions(jobdict["worker"], f"{self.master_url}/disco/ctrl/parameters?name={name}",
                        **options),
-            self._retry_policy(), random.Random(self.rng.random()), self.cluster.connected_hosts())
+            self._retry_policy(), random.Random(self.rng.random()), self.cluster.connected_hosts(),
+            self._speculation_policy())
         entry = JobEntry(name, record, coordinator, bool(jobdict.get("save_results", False)))
         record["plan"] = {**coordinator.plan(), "save_results": entry.save_results}
         self.jobs[name] = entry
@@ -231,6 +236,13 @@ class Master:
         s = self.settings
         return RetryPolicy(s.get_float("DISCO_RETRY_SLEEP_UNIT"), s.get_float("DISCO_RETRY_SLEEP_MAX"),
                            s.get_float("DISCO_RETRY_SLEEP_RANDOM"), self.runtime["max_failure_rate"])
+
+    def _speculation_policy(self) -> SpeculationPolicy:
+        s = self.settings
+        return SpeculationPolicy(s.get_bool("DISCO_SPECULATIVE"),
+                                 s.get_float("DISCO_SPECULATIVE_QUANTILE"),
+                                 s.get_float("DISCO_SPECULATIVE_MULTIPLIER"),
+                                 s.get_float("DISCO_SPECULATIVE_MIN_RUNTIME"))
 
     def set_runtime(self, values: dict[str, int]) -> None:
         self.runtime.update(values)
@@ -362,8 +374,20 @@ class Master:
         for entry in list(self._dirty.values()):
             self._persist_tasks(entry)
         rows, self._task_rows = self._task_rows, []
-        if rows:
-            self.background(self.store.save_tasks(rows))
+        acks, self._acks = self._acks, {}
+        if rows or acks:
+            self.background(self._store_tasks(rows, acks))
+
+    async def _store_tasks(self, rows: list[tuple], acks: dict[str, list]) -> None:
+        """Write task rows; then tell nodes which of their done reports are safe.
+
+        A node keeps every ``task_done`` it sent until the master acknowledges it
+        (``stored``), and sends the unacknowledged ones again when it reconnects: a task
+        that finished just before the master was killed is then not run again.
+        """
+        await self.store.save_tasks(rows)
+        for host, tasks in acks.items():
+            self.send(host, link.stored(tasks))
 
     def background(self, coro) -> None:
         """Run a coroutine without waiting for it, keeping a reference until it ends."""
@@ -452,6 +476,9 @@ class Master:
                 node.disk_free = int(message.get("disk_free") or 0)
                 node.disk_used = int(message.get("disk_used") or 0)
             return
+        if op == link.TASK_DONE:  # acknowledged after the next store commit
+            self._acks.setdefault(host, []).append(
+                [message["job"], message["task"], message["attempt"]])
         entry = self.jobs.get(message.get("job", ""))
         if entry is None or entry.coordinator is None:
             return
@@ -500,7 +527,9 @@ class Master:
 
     def node_up(self, host: str) -> None:
         for entry in self.live_jobs():
-            entry.coordinator.node_added(host)
+            acts = entry.coordinator.node_added(host)
+            if acts:
+                self.apply(entry, acts)
         self.cluster_changed()
 
     def node_down(self, host: str) -> None:

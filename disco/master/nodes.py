@@ -5,11 +5,15 @@ docs/architecture.md "Mount points"): ``cluster.nodes()`` lists `Node` records a
 ``cluster.local_ddfs_data(host)`` gives the DDFS dir of the node co-located with the master.
 
 `NodeProcesses` starts ``python -m disco node --host H --master URL`` for every configured
-host: as a child process when H is an address of this machine, else over ``ssh``. A node
-process that exits is restarted after ``DISCO_NODE_RESTART_DELAY`` seconds; removed hosts and
-master shutdown stop them (SIGTERM, then SIGKILL). A local node process that outlived a
-previous master (it keeps running and reconnects when the master is killed) is adopted, found
-by its ``DISCO_PID_DIR/node-<host>.pid`` file, instead of starting a second one.
+host: as a child process when H is an address of this machine, else over ``ssh`` as
+``ssh [DISCO_SSH_OPTIONS] H env K=V... PYTHON -m disco.node.remote start ...``
+(`disco.node.remote`; ``K=V``: the cluster-wide settings, `remote_settings`). A node process
+(or ssh session) that exits is restarted after ``DISCO_NODE_RESTART_DELAY`` seconds; removed
+hosts and master shutdown stop them (SIGTERM, then SIGKILL; over ssh with
+``disco.node.remote stop``). A node that outlived a previous master (it keeps running and
+reconnects when the master is killed) is adopted instead of starting a second one: a local
+one found by its ``DISCO_PID_DIR/node-<host>.pid`` file, an ssh one by its session's
+``DISCO_PID_DIR/ssh-<host>.pid`` (and, on the node's machine, by `disco.node.remote`).
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import shlex
 import signal
 import socket
@@ -25,37 +30,14 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from disco.sysutil import node_process_of, pid_alive
+
 log = logging.getLogger(__name__)
 
 #: seconds between SIGTERM and SIGKILL when stopping a node process
 STOP_GRACE = 5.0
 #: seconds between liveness checks of an adopted node process (not our child)
 ADOPTED_POLL = 0.5
-
-
-def pid_alive(pid: int) -> bool:
-    """True if `pid` runs and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
-
-def node_process_of(pid: int, host: str) -> bool:
-    """True if `pid` is a live ``disco node --host <host>`` process."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = f.read().decode("utf-8", "replace").split("\0")
-    except OSError:
-        return False
-    return "node" in argv and host in argv and "--host" in argv and pid_alive(pid)
 
 
 @functools.lru_cache(maxsize=256)
@@ -174,6 +156,68 @@ class Cluster:
         return {n.host for n in self._nodes.values() if n.connected}
 
 
+#: settings the master passes to a node it starts over ssh (the rest are the node machine's own)
+DISCO_CLUSTER_SETTINGS = ("DISCO_PORT", "DDFS_PUT_PORT", "DISCO_DEBUG", "DISCO_WORKER_MAX_MEM",
+                          "DISCO_ULIMIT", "DISCO_GC_AFTER", "DATA_GC_INTERVAL", "DISCO_PROFILE",
+                          "DDFS_TAG_MIN_REPLICAS", "DDFS_TAG_REPLICAS", "DDFS_BLOB_REPLICAS",
+                          "DDFS_PUT_MAX", "DDFS_GET_MAX", "DDFS_SPACE_AWARE",
+                          "DDFS_ABSOLUTE_SPACE", "DDFS_PARANOID_DELETE", "DDFS_GC_INITIAL_WAIT",
+                          "DDFS_GC_BALANCE_THRESHOLD")
+#: never on an ssh command line (visible in `ps`): these belong in the node's settings file
+SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "KEY")
+#: seconds an ssh ``stop`` may take beyond the node's own stop grace
+SSH_TIMEOUT = 10.0
+#: ssh's exit status when ssh itself (not the remote command) failed
+SSH_FAILED = 255
+#: a log line of the remote end (``2026-01-31 12:00:00,000 INFO ...``), not ssh's own
+_DATED = re.compile(r"\d{4}-\d\d-\d\d ")
+
+
+def remote_settings(settings: Any) -> list[str]:
+    """``K=V`` of the cluster-wide settings (ports, intervals, limits) for an ssh node."""
+    from disco.settings import OUR_DEFAULTS
+    names = [*DISCO_CLUSTER_SETTINGS, *OUR_DEFAULTS]
+    pairs = []
+    for name in dict.fromkeys(names):
+        if any(word in name for word in SECRET_WORDS) or name in ("DISCO_NODE_PYTHON",
+                                                                   "DISCO_SSH_OPTIONS"):
+            continue
+        value = settings.get(name)
+        if value is not None and value != "":
+            pairs.append(f"{name}={value}")
+    return pairs
+
+
+def ssh_process_of(pid: int, host: str) -> bool:
+    """True if `pid` is a live ``ssh ... HOST ...`` client process."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().decode("utf-8", "replace").split("\0")
+    except OSError:
+        return False
+    return bool(argv) and os.path.basename(argv[0]) == "ssh" and host in argv and pid_alive(pid)
+
+
+def _last_line(path: str) -> str:
+    """The last line ssh itself wrote to a node's output file ('' if none).
+
+    The file also holds the remote end's log lines (they start with a date): skipped.
+    """
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - 4096))
+            lines = [line.strip() for line in f.read().decode("utf-8", "replace").splitlines()]
+    except OSError:
+        return ""
+    return next((line for line in reversed(lines) if line and not _DATED.match(line)), "")
+
+
+def _write_pid(path: str, pid: int) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="ascii") as f:
+        f.write(f"{pid}\n")
+
+
 class NodeProcesses:
     """Starts, restarts and stops the node processes of configured hosts."""
 
@@ -188,23 +232,42 @@ class NodeProcesses:
         self._procs: dict[str, asyncio.subprocess.Process] = {}
         self._adopted: dict[str, int] = {}
 
+    def _pid_file(self, host: str) -> str:
+        # a local node writes its own pid file; for an ssh host it is the ssh client's
+        name = f"node-{host}.pid" if is_local(host) else f"ssh-{host}.pid"
+        return os.path.join(self.pid_dir, name)
+
+    def _ours(self, pid: int, host: str) -> bool:
+        """True if `pid` is the live node process (or ssh client) of `host`."""
+        if is_local(host):
+            return node_process_of(pid, host)
+        return ssh_process_of(pid, host)
+
     def running_pid(self, host: str) -> int | None:
-        """The pid of a local node process for `host` left by an earlier master, if any."""
-        if not is_local(host):
-            return None
+        """The pid of the node process (local) or ssh client (remote) for `host` left by an
+        earlier master, if any."""
         try:
-            with open(os.path.join(self.pid_dir, f"node-{host}.pid"), encoding="ascii") as f:
+            with open(self._pid_file(host), encoding="ascii") as f:
                 pid = int(f.readline().strip())
         except (OSError, ValueError):
             return None
-        return pid if pid != os.getpid() and node_process_of(pid, host) else None
+        return pid if pid != os.getpid() and self._ours(pid, host) else None
 
     def command(self, host: str) -> list[str]:
-        command = [sys.executable, "-m", "disco", "node", "--host", host,
-                   "--master", self.master_url]
         if is_local(host):
-            return command
-        return ["ssh", "-o", "BatchMode=yes", host, shlex.join(command)]
+            return [sys.executable, "-m", "disco", "node", "--host", host,
+                    "--master", self.master_url]
+        return self.ssh_command(host, "start")
+
+    def ssh_command(self, host: str, action: str) -> list[str]:
+        """``ssh HOST env K=V... PYTHON -m disco.node.remote ACTION ...`` (module docstring)."""
+        python = self.settings.get_str("DISCO_NODE_PYTHON") or sys.executable
+        remote = ["env", *remote_settings(self.settings), python, "-m", "disco.node.remote",
+                  action, "--host", host]
+        if action == "start":
+            remote += ["--master", self.master_url]
+        options = shlex.split(self.settings.get_str("DISCO_SSH_OPTIONS") or "")
+        return ["ssh", "-o", "BatchMode=yes", *options, host, shlex.join(remote)]
 
     def environment(self, host: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -249,34 +312,62 @@ class NodeProcesses:
                 log.error("cannot start node process for %s: %s", host, exc)
                 return None
         self._procs[host] = proc
+        if not is_local(host):  # a restarted master adopts this ssh session (running_pid)
+            await asyncio.to_thread(_write_pid, self._pid_file(host), proc.pid)
         log.info("started node process for %s (pid %s)", host, proc.pid)
         # on cancellation the process stays registered so that _stop() can terminate it
         code = await proc.wait()
         self._procs.pop(host, None)
+        if code == SSH_FAILED and not is_local(host):
+            # ssh itself failed (no route, refused, key not accepted): say why, from its stderr
+            reason = await asyncio.to_thread(_last_line, out_path)
+            log.error("ssh to %s failed: %s (the node runs once ssh -o BatchMode=yes %s works "
+                      "for this user; see docs/hosts.md)", host,
+                      reason or "the connection was lost or timed out", host)
         return code
 
     async def _watch_adopted(self, host: str, pid: int) -> None:
         """Watch a node process we did not start until it exits."""
         log.info("adopted the running node process for %s (pid %s)", host, pid)
         self._adopted[host] = pid
-        while node_process_of(pid, host):
+        while self._ours(pid, host):
             await asyncio.sleep(ADOPTED_POLL)  # cancelled: stays registered for _stop()
         self._adopted.pop(host, None)
 
     async def _stop_adopted(self, host: str) -> None:
         pid = self._adopted.pop(host, None)
-        if pid is None or not node_process_of(pid, host):
+        if pid is None or not self._ours(pid, host):
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
         deadline = asyncio.get_running_loop().time() + STOP_GRACE
-        while node_process_of(pid, host) and asyncio.get_running_loop().time() < deadline:
+        while self._ours(pid, host) and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
-        if node_process_of(pid, host):
+        if self._ours(pid, host):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
+    async def _stop_remote(self, host: str) -> None:
+        """Stop the node on an ssh host (`disco.node.remote stop`); its ssh session ends."""
+        if is_local(host) or (host not in self._procs and host not in self._adopted):
+            return
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self.ssh_command(host, "stop"), stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+                start_new_session=True)
+            _out, err = await asyncio.wait_for(proc.communicate(), STOP_GRACE + SSH_TIMEOUT)
+        except (OSError, asyncio.TimeoutError) as exc:
+            log.warning("could not stop the node on %s over ssh: %s", host, exc or "timeout")
+            return
+        if proc.returncode:
+            log.warning("stopping the node on %s over ssh failed (%s): %s", host,
+                        proc.returncode, err.decode("utf-8", "replace").strip()[-500:])
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self._pid_file(host))
+
     async def _stop(self, host: str) -> None:
+        await self._stop_remote(host)
         await self._stop_adopted(host)
         proc = self._procs.pop(host, None)
         if proc is None or proc.returncode is not None:

@@ -61,6 +61,9 @@ class Node:
         self.jobhomes = JobHomes(self.disco_data, host,
                                  jobpack_max=settings.get_int("DISCO_JOBPACK_MAX"))
         self.runners: dict[TaskKey, TaskRunner] = {}
+        #: task_done reports the master has not acknowledged as stored (re-sent on connect)
+        self.unacked: dict[TaskKey, dict] = {}
+        self.unacked_max = settings.get_int("DISCO_NODE_UNACKED_MAX")
         self.max_workers = 0
         self.co_located = False
         self._runs: set[asyncio.Task] = set()
@@ -76,7 +79,8 @@ class Node:
                                timeout=settings.get_float("DISCO_NODE_TIMEOUT"),
                                retry_max=heartbeat, on_message=self.handle,
                                on_connect=self._on_connect, on_disconnect=self._on_disconnect,
-                               disk_usage=self.disk_usage, running=self.running)
+                               disk_usage=self.disk_usage, running=self.running,
+                               reports=lambda: list(self.unacked.values()))
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -140,6 +144,9 @@ class Node:
 
     def _on_connect(self, welcome: dict) -> None:
         self.max_workers = welcome["max_workers"]
+        if self.unacked:
+            log.info("sent %d task reports the master had not acknowledged again",
+                     len(self.unacked))
 
     def _on_disconnect(self) -> None:
         if self.runners:
@@ -164,6 +171,9 @@ class Node:
             self.kill_job(message["job"])
         elif op == cluster.PURGE_JOB:
             self.purge_job(message["job"])
+        elif op == cluster.STORED:
+            for key in message["tasks"]:
+                self.unacked.pop(tuple(key), None)
         elif op == cluster.WELCOME:
             self._on_connect(message)
         else:
@@ -180,7 +190,17 @@ class Node:
     def send(self, message: dict) -> None:
         """Send a message to the master, counting task outcomes for `/metrics`."""
         self.metrics.observe(message)
+        if message["op"] == cluster.TASK_DONE:
+            self._keep_unacked(message)
         self.link.send(message)
+
+    def _keep_unacked(self, message: dict) -> None:
+        self.unacked[_key(message)] = message
+        if len(self.unacked) > self.unacked_max:
+            oldest = next(iter(self.unacked))
+            log.warning("more than %d unacknowledged task reports: forgetting %s",
+                        self.unacked_max, oldest)
+            del self.unacked[oldest]
 
     def render_metrics(self) -> str:
         free, used = self.disk_usage()
@@ -250,6 +270,8 @@ class Node:
 
     def purge_job(self, job: str) -> None:
         self.kill_job(job)
+        for key in [k for k in self.unacked if k[0] == job]:
+            del self.unacked[key]
         self.jobhomes.forget(job)
         path = self.jobhomes.path(job)
         run = asyncio.create_task(asyncio.to_thread(self.tempgc.purge_now, job, path))

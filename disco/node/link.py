@@ -33,13 +33,14 @@ class MasterLink:
     def __init__(self, master_url: str, host: str, *, heartbeat: float, timeout: float,
                  retry_max: float, on_message: Handler, on_connect: Callable[[dict], None],
                  on_disconnect: Callable[[], None], disk_usage: Callable[[], tuple[int, int]],
-                 running: Callable[[], list]) -> None:
+                 running: Callable[[], list],
+                 reports: Callable[[], list] = list) -> None:
         self.url = ws_url(master_url)
         self.host = host
         self.heartbeat, self.timeout, self.retry_max = heartbeat, timeout, retry_max
         self._on_message, self._on_connect, self._on_disconnect = (on_message, on_connect,
                                                                    on_disconnect)
-        self._disk_usage, self._running = disk_usage, running
+        self._disk_usage, self._running, self._reports = disk_usage, running, reports
         self._outbox: asyncio.Queue[dict] | None = None
         self.connected = asyncio.Event()
 
@@ -75,8 +76,11 @@ class MasterLink:
         async with http.ws_connect(self.url, heartbeat=2 * self.timeout if self.timeout > 0
                                    else None, max_msg_size=0) as ws:
             free, used = self._disk_usage()
+            # reports the master has not stored travel in the hello: the master takes them
+            # before it schedules anything on this node (a master killed right after they
+            # arrived would otherwise run those tasks again)
             await ws.send_str(cluster.encode(cluster.hello(self.host, os.getpid(), __version__,
-                                                           free, used)))
+                                                           free, used, self._reports())))
             welcome = await self._welcome(ws)
             log.info("connected to master %s as %s", self.url, self.host)
             self._outbox = asyncio.Queue()

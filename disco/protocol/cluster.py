@@ -29,6 +29,8 @@ MORE_INPUTS = "more_inputs"
 KILL_TASK = "kill_task"
 KILL_JOB = "kill_job"
 PURGE_JOB = "purge_job"
+#: the master stored these task reports; the node stops keeping them for a re-send
+STORED = "stored"
 
 #: task_failed kinds: ``error`` is retried on another node, ``fatal`` kills the job
 KIND_ERROR = "error"
@@ -51,6 +53,7 @@ FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     KILL_TASK: {"job": str, "task": int, "attempt": int},
     KILL_JOB: {"job": str},
     PURGE_JOB: {"job": str},
+    STORED: {"tasks": list},
 }
 
 
@@ -92,9 +95,14 @@ def validate(message: dict[str, Any]) -> None:
 
 # ---- builders: node -> master -------------------------------------------------------------
 
-def hello(host: str, pid: int, version: str, disk_free: int = 0, disk_used: int = 0) -> dict:
-    return {"op": HELLO, "host": host, "pid": pid, "version": version,
-            "disk_free": disk_free, "disk_used": disk_used}
+def hello(host: str, pid: int, version: str, disk_free: int = 0, disk_used: int = 0,
+          reports: list | None = None) -> dict:
+    """`reports`: the ``task_done`` messages the master has not acknowledged as stored."""
+    message = {"op": HELLO, "host": host, "pid": pid, "version": version,
+               "disk_free": disk_free, "disk_used": disk_used}
+    if reports:
+        message["reports"] = reports
+    return message
 
 
 def status(running: list, disk_free: int = 0, disk_used: int = 0) -> dict:
@@ -151,3 +159,8 @@ def kill_job(job: str) -> dict:
 
 def purge_job(job: str) -> dict:
     return {"op": PURGE_JOB, "job": job}
+
+
+def stored(tasks: list) -> dict:
+    """`tasks`: ``[[job, task, attempt], ...]`` whose ``task_done`` reports are stored."""
+    return {"op": STORED, "tasks": tasks}

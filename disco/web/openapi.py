@@ -92,7 +92,7 @@ SCHEMAS: dict[str, Any] = {
             "host": {"type": "string", "nullable": True},
             "start": {"type": "number", "nullable": True, "description": "Unix seconds"},
             "end": {"type": "number", "nullable": True},
-            "status": {"type": "string", "enum": ["queued", "waiting", "running", "done", "dropped"]},
+            "status": {"type": "string", "enum": ["queued", "waiting", "running", "blocked", "done", "dropped"]},
             "attempts": {"type": "integer"}, "failures": {"type": "integer"}}}}}},
     "Message": {"description": "an error or status message (JSON string or text)"},
 }

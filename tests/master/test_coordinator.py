@@ -14,7 +14,13 @@ from disco.master.grouping import (
     input_record,
     output_from_input,
 )
-from disco.master.jobs import JobCoordinator, JobOptions, RetryPolicy, format_duration
+from disco.master.jobs import (
+    JobCoordinator,
+    JobOptions,
+    RetryPolicy,
+    SpeculationPolicy,
+    format_duration,
+)
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -167,14 +173,28 @@ def test_node_loss_rewinds_to_lost_outputs():
     (reduce_id,) = [a.task for a in of(acts, A.Enqueue)]
     job.assign(reduce_id, "h2", 4.0)
     acts = job.node_lost("h1", 5.0)
-    # shuffle output on h1 is needed by the unfinished reduce, and the map output on h1 is needed
-    # to re-run that shuffle task: rewind to map, re-plan shuffle and reduce
+    # lineage rule: the shuffle output on h1 is needed by the unfinished reduce, and the map
+    # output on h1 is needed to re-run that shuffle task. Map:1 and shuffle:s1 (on h2) are kept.
     assert A.KillTask("h2", reduce_id, 1) in acts
     assert of(acts, A.Enqueue) == [A.Enqueue(0, ("h1",))]
-    assert job.tasks[shuffle[1]].status == "dropped"
+    assert "re-running 2 task(s)" in of(acts, A.Event)[0].message
+    assert job.tasks[1].status == job.tasks[shuffle[1]].status == "done"
+    assert job.tasks[shuffle[0]].status == job.tasks[reduce_id].status == "blocked"
     job.assign(0, "h2", 6.0)
     acts = job.task_done(0, 2, "h2", [dir_result("h2", "m0b", [[0, 1]])], 7.0)
-    assert of(acts, A.Event)[-1].message == "Stage shuffle scheduled with 1 tasks"
+    # the blocked shuffle task gets the new map output in place of the lost one
+    assert of(acts, A.Enqueue) == [A.Enqueue(shuffle[0], ("h1",))]
+    assert [r.output.url for r in job.tasks[shuffle[0]].inputs] == [
+        "dir://h2/disco/h2/aa/J/.disco/m0b.results"]
+    job.assign(shuffle[0], "h2", 8.0)
+    acts = job.task_done(shuffle[0], 2, "h2", [dir_result("h2", "s0b", [[0, 1]])], 9.0)
+    assert of(acts, A.Enqueue) == [A.Enqueue(reduce_id, ("h2",))]
+    assert sorted(r.output.url for r in job.tasks[reduce_id].inputs) == [
+        "dir://h2/disco/h2/aa/J/.disco/s0b.results", "dir://h2/disco/h2/aa/J/.disco/s1.results"]
+    job.assign(reduce_id, "h2", 10.0)
+    final = job.task_done(reduce_id, 2, "h2", [["disco://h2/r", [[0, 2]]]], 11.0)
+    assert final[-1].status == "ready"
+    assert sum(t.status == "done" for t in job.tasks.values()) == 5   # no task was re-planned
 
 
 def test_node_loss_reschedules_running_tasks():
@@ -268,7 +288,7 @@ def test_resume_plans_a_stage_whose_tasks_were_not_stored_and_finishes_a_done_jo
     assert acts[-1] == A.JobFinished("ready", results=[["disco://h1/out#0"]])
 
 
-def test_resume_refeeds_a_concurrent_stage():
+def test_resume_keeps_a_concurrent_stage_as_stored():
     job = make_job([("map", "split", False), ("red", "group_all", True)],
                    [["raw://a"], ["raw://b"]])
     job.start(0.0)
@@ -278,16 +298,219 @@ def test_resume_refeeds_a_concurrent_stage():
     (consumer,) = [a.task for a in of(acts, A.Enqueue)]
     again = restored(job)
     acts = again.resume(2.0)
-    assert again.tasks[consumer].status == "dropped"
-    queued = sorted(a.task for a in of(acts, A.Enqueue))
-    assert 1 in queued and len(queued) == 2          # map:1 again, and a new consumer
-    new_consumer = max(queued)
-    assert [r.producer for r in again.tasks[new_consumer].inputs] == [0]
+    # the consumer keeps the inputs it was fed; only map:1 and the consumer are queued
+    assert sorted(a.task for a in of(acts, A.Enqueue)) == [1, consumer]
+    assert [r.producer for r in again.tasks[consumer].inputs] == [0]
     again.assign(1, "h2", 3.0)
-    again.assign(new_consumer, "h1", 3.0)
+    again.assign(consumer, "h1", 3.0)
     again.task_done(1, 2, "h2", [["disco://h2/o1", [[0, 1]]]], 4.0)
-    final = again.task_done(new_consumer, 1, "h1", [["disco://h1/r", [[0, 2]]]], 5.0)
+    assert [r.producer for r in again.tasks[consumer].inputs] == [0, 1]
+    final = again.task_done(consumer, 1, "h1", [["disco://h1/r", [[0, 2]]]], 5.0)
     assert final[-1].status == "ready"
+
+
+def test_resume_keeps_done_tasks_of_a_concurrent_stage():
+    """A concurrent stage's done tasks do not run again after a master restart."""
+    job = make_job([("map", "split", False), ("red", "group_label", True),
+                    ("last", "group_all", False)],
+                   [["raw://a"], ["raw://b"]])
+    job.start(0.0)
+    job.assign(0, "h1", 0.0)
+    job.assign(1, "h2", 0.0)
+    job.task_done(0, 1, "h1", [["disco://h1/o0", [[0, 1]]]], 1.0)
+    acts = job.task_done(1, 1, "h2", [["disco://h2/o1", [[1, 1]]]], 1.0)
+    consumers = sorted(t.id for t in job.tasks.values() if t.stage == "red")
+    assert len(consumers) == 2 and of(acts, A.StageDone)[0].stage == "map"
+    for task_id in consumers:
+        job.assign(task_id, "h1", 2.0)
+    job.task_done(consumers[0], 1, "h1", [["disco://h1/r0", [[0, 1]]]], 3.0)
+    again = restored(job)
+    acts = again.resume(4.0)
+    assert of(acts, A.Enqueue) == [A.Enqueue(consumers[1], ("h2",))]
+    assert again.tasks[consumers[0]].status == "done"
+    run = of(again.assign(consumers[1], "h2", 5.0), A.RunTask)[0]
+    assert run.message["inputs_done"] and run.message["attempt"] == 2
+    acts = again.task_done(consumers[1], 2, "h2", [["disco://h2/r1", [[1, 1]]]], 6.0)
+    assert "Stage last scheduled with 1 tasks" in [e.message for e in of(acts, A.Event)]
+
+
+def test_an_attempt_running_at_the_restart_may_still_report_done():
+    """The node re-sends a done report the old master never stored: no second run."""
+    job = make_job([("map", "split", False)], [["raw://a"], ["raw://b"]])
+    job.start(0.0)
+    job.assign(0, "h1", 0.0)
+    job.assign(1, "h2", 0.0)
+    again = restored(job)
+    acts = again.resume(2.0)
+    assert sorted(a.task for a in of(acts, A.Enqueue)) == [0, 1]
+    acts = again.task_done(0, 1, "h1", [["disco://h1/o0", [[0, 1]]]], 2.5)
+    assert A.Dequeue(0) in acts and again.tasks[0].status == "done"
+    assert "finished before the master restarted" in of(acts, A.Event)[0].message
+    # a re-run already started: the late report wins and the new attempt is killed
+    again.assign(1, "h1", 3.0)
+    acts = again.task_done(1, 1, "h2", [["disco://h2/o1", [[0, 1]]]], 3.5)
+    assert A.KillTask("h1", 1, 2) in acts and A.Release(1, "h1") in acts
+    assert acts[-1].status == "ready"
+    # a report from a host that did not run the attempt is ignored
+    other = restored(job)
+    other.resume(2.0)
+    assert other.task_done(0, 1, "h2", [["disco://h2/x", [[0, 1]]]], 3.0) == []
+
+
+def speculative_job(**policy):
+    inputs = [output_from_input(0, 10, [f"raw://{i}"]) for i in range(4)]
+    return JobCoordinator("J@1:2:3", [("map", "split", False)], inputs,
+                          JobOptions("w", "http://m/p"), RetryPolicy(randomize=0),
+                          random.Random(1), {"h1", "h2", "h3"},
+                          SpeculationPolicy(**{"min_runtime": 1.0, **policy}))
+
+
+def test_speculation_copies_a_straggler_and_the_first_to_finish_wins():
+    job = speculative_job()
+    job.start(0.0)
+    for task_id, host in enumerate(["h1", "h2", "h3", "h1"]):
+        job.assign(task_id, host, 0.0)
+    for task_id in (1, 2, 3):
+        job.task_done(task_id, 1, job.tasks[task_id].host, [[f"disco://h/o{task_id}",
+                                                             [[0, 1]]]], 2.0)
+    assert not of(job.tick(2.5), A.Enqueue)          # 2.5 s < 1.5 x median (2 s)
+    acts = job.tick(3.5)
+    assert of(acts, A.Enqueue) == [A.Enqueue(0, (), frozenset({"h1"}))]
+    assert "speculative attempt" in of(acts, A.Event)[0].message
+    assert not of(job.tick(10.0), A.Enqueue)         # one copy at a time
+    run = job.assign(0, "h2", 4.0)
+    assert of(run, A.RunTask)[0].message["attempt"] == 2
+    assert job.stage_counts() == [["map", 0, 0, 1, 3, 0]]
+    assert job.running_hosts() == ["h1", "h2"]
+    acts = job.task_done(0, 2, "h2", [["disco://h2/o0", [[0, 1]]]], 5.0)
+    assert A.KillTask("h1", 0, 1) in acts
+    assert A.Release(0, "h1") in acts and A.Release(0, "h2") in acts
+    assert acts[-1] == A.JobFinished("ready", results=[["disco://h2/o0#0"], ["disco://h/o1#0"],
+                                                       ["disco://h/o2#0"], ["disco://h/o3#0"]])
+    # the loser's late report changes nothing
+    assert job.task_done(0, 1, "h1", [["disco://h1/o0", [[0, 1]]]], 6.0) == []
+
+
+def test_speculation_loser_failing_or_original_winning():
+    job = speculative_job()
+    job.start(0.0)
+    for task_id, host in enumerate(["h1", "h2", "h3", "h1"]):
+        job.assign(task_id, host, 0.0)
+    for task_id in (1, 2, 3):
+        job.task_done(task_id, 1, job.tasks[task_id].host, [["disco://h/o", [[0, 1]]]], 1.0)
+    job.tick(5.0)
+    # the original finishes while the copy is still queued: the copy is dequeued
+    acts = job.task_done(0, 1, "h1", [["disco://h1/o0", [[0, 1]]]], 5.5)
+    assert A.Dequeue(0) in acts and acts[-1].status == "ready"
+    assert job.assign(0, "h2", 6.0) == [A.Release(0, "h2")]
+
+    job = speculative_job()
+    job.start(0.0)
+    for task_id, host in enumerate(["h1", "h2", "h3", "h1"]):
+        job.assign(task_id, host, 0.0)
+    for task_id in (1, 2, 3):
+        job.task_done(task_id, 1, job.tasks[task_id].host, [["disco://h/o", [[0, 1]]]], 1.0)
+    job.tick(5.0)
+    job.assign(0, "h2", 5.0)
+    acts = job.task_failed(0, 2, "h2", "error", "boom", 6.0)    # the copy fails: no retry
+    assert A.Release(0, "h2") in acts and not of(acts, A.Enqueue)
+    assert job.tasks[0].status == "running" and job.next_timer() is None
+    acts = job.task_done(0, 1, "h1", [["disco://h1/o0", [[0, 1]]]], 7.0)
+    assert acts[-1].status == "ready" and not of(acts, A.KillTask)
+
+
+def test_speculation_off_and_thresholds():
+    job = speculative_job(enabled=False)
+    job.start(0.0)
+    for task_id, host in enumerate(["h1", "h2", "h3", "h1"]):
+        job.assign(task_id, host, 0.0)
+    for task_id in (1, 2, 3):
+        job.task_done(task_id, 1, job.tasks[task_id].host, [["disco://h/o", [[0, 1]]]], 1.0)
+    assert job.tick(100.0) == []
+    job = speculative_job(quantile=1.0)              # never before every task is done
+    job.start(0.0)
+    for task_id, host in enumerate(["h1", "h2", "h3", "h1"]):
+        job.assign(task_id, host, 0.0)
+    for task_id in (1, 2, 3):
+        job.task_done(task_id, 1, job.tasks[task_id].host, [["disco://h/o", [[0, 1]]]], 1.0)
+    assert job.tick(100.0) == []
+    job = speculative_job(min_runtime=50.0)
+    job.start(0.0)
+    for task_id, host in enumerate(["h1", "h2", "h3", "h1"]):
+        job.assign(task_id, host, 0.0)
+    for task_id in (1, 2, 3):
+        job.task_done(task_id, 1, job.tasks[task_id].host, [["disco://h/o", [[0, 1]]]], 1.0)
+    assert not of(job.tick(40.0), A.Enqueue) and of(job.tick(60.0), A.Enqueue)
+
+
+def test_node_loss_keeps_done_tasks_whose_outputs_are_not_needed():
+    """Lost outputs already consumed by done tasks are not re-created."""
+    job = make_job([("map", "split", False), ("reduce", "group_label", False)],
+                   [["raw://a"], ["raw://b"]])
+    job.start(0.0)
+    job.assign(0, "h1", 0.0)
+    job.assign(1, "h2", 0.0)
+    job.task_done(0, 1, "h1", [dir_result("h1", "m0", [[0, 1], [1, 1]])], 1.0)
+    acts = job.task_done(1, 1, "h2", [dir_result("h2", "m1", [[0, 1], [1, 1]])], 1.0)
+    r0, r1 = [a.task for a in of(acts, A.Enqueue)]
+    job.assign(r0, "h2", 2.0)
+    job.assign(r1, "h2", 2.0)
+    job.task_done(r0, 1, "h2", [["disco://h2/r0", [[0, 1]]]], 3.0)
+    acts = job.node_lost("h1", 4.0)
+    # map:0's output is lost; reduce r0 (done, on h2) read it already, r1 still runs: map:0
+    # re-runs for r1 only, r1 is stopped until then, r0 and map:1 are kept
+    assert A.KillTask("h2", r1, 1) in acts
+    assert of(acts, A.Enqueue) == [A.Enqueue(0, ())]
+    assert job.tasks[r0].status == "done" and job.tasks[r1].status == "blocked"
+    job.assign(0, "h2", 5.0)
+    acts = job.task_done(0, 2, "h2", [dir_result("h2", "m0b", [[0, 1], [1, 1]])], 6.0)
+    assert of(acts, A.Enqueue) == [A.Enqueue(r1, ("h2",))]
+    job.assign(r1, "h2", 7.0)
+    final = job.task_done(r1, 2, "h2", [["disco://h2/r1", [[1, 1]]]], 8.0)
+    assert final[-1] == A.JobFinished("ready", results=[["disco://h2/r0#0"],
+                                                        ["disco://h2/r1#1"]])
+    # lost outputs that nothing needs any more re-run nothing
+    assert job.node_lost("h2", 9.0) == []
+
+
+def test_input_failure_reruns_only_the_producer_and_blocks_the_reader():
+    job = make_job([("map", "split", False), ("reduce", "group_all", False)],
+                   [["raw://a"], ["raw://b"]])
+    job.start(0.0)
+    job.assign(0, "h1", 0.0)
+    job.assign(1, "h2", 0.0)
+    job.task_done(0, 1, "h1", [dir_result("h1", "m0", [[0, 1]])], 1.0)
+    acts = job.task_done(1, 1, "h2", [dir_result("h2", "m1", [[0, 1]])], 1.0)
+    (reduce_id,) = [a.task for a in of(acts, A.Enqueue)]
+    job.assign(reduce_id, "h2", 2.0)
+    acts = job.input_failed(reduce_id, 1, "h2", 0, 3.0)
+    assert of(acts, A.Enqueue) == [A.Enqueue(0, ())]
+    assert A.KillTask("h2", reduce_id, 1) in acts and job.tasks[1].status == "done"
+    assert job.task_failed(reduce_id, 1, "h2", "error", "cannot read", 3.1) == []
+    job.assign(0, "h2", 4.0)
+    acts = job.task_done(0, 2, "h2", [dir_result("h2", "m0b", [[0, 1]])], 5.0)
+    assert of(acts, A.Enqueue) == [A.Enqueue(reduce_id, ("h2",))]
+    assert len(job.tasks[reduce_id].inputs) == 2
+
+
+def test_blocked_tasks_survive_a_master_restart():
+    job = make_job([("map", "split", False), ("reduce", "group_all", False)],
+                   [["raw://a"], ["raw://b"]])
+    job.start(0.0)
+    job.assign(0, "h1", 0.0)
+    job.assign(1, "h2", 0.0)
+    job.task_done(0, 1, "h1", [dir_result("h1", "m0", [[0, 1]])], 1.0)
+    acts = job.task_done(1, 1, "h2", [dir_result("h2", "m1", [[0, 1]])], 1.0)
+    (reduce_id,) = [a.task for a in of(acts, A.Enqueue)]
+    job.assign(reduce_id, "h2", 2.0)
+    job.node_lost("h1", 3.0)
+    again = restored(job)
+    acts = again.resume(4.0)
+    assert of(acts, A.Enqueue) == [A.Enqueue(0, ())]
+    assert again.tasks[reduce_id].status == "blocked"
+    again.assign(0, "h2", 5.0)
+    acts = again.task_done(0, 2, "h2", [dir_result("h2", "m0b", [[0, 1]])], 6.0)
+    assert of(acts, A.Enqueue) == [A.Enqueue(reduce_id, ("h2",))]
 
 
 def test_restore_rejects_rows_without_state():
@@ -297,3 +520,53 @@ def test_restore_rejects_rows_without_state():
     rows[0]["state"] = None
     with pytest.raises(ValueError):
         JobCoordinator.restore(job.name, plan, rows, 0.0)
+
+
+def test_after_a_restart_a_task_waits_for_its_attempts_node():
+    job = make_job([("map", "split", False)], [["raw://a"], ["raw://b"], ["raw://c"]])
+    job.start(0.0)
+    job.assign(0, "h1", 0.0)
+    job.assign(1, "h2", 0.0)
+    again = restored(job)
+    acts = again.resume(1.0, grace=5.0)
+    assert of(acts, A.Enqueue) == [A.Enqueue(2, ())]       # never started: queued at once
+    assert again.tasks[0].status == again.tasks[1].status == "waiting"
+    # h1 reconnects without a report for task 0 (its node killed it): task 0 runs again now
+    assert again.node_added("h1") == [A.Enqueue(0, ())]
+    # h2 is lost: task 1 no longer waits for it either
+    assert of(again.node_lost("h2", 2.0), A.Enqueue) == [A.Enqueue(1, ())]
+    assert again.tick(10.0) == []   # the grace timers find nothing left to do
+
+
+def test_a_rerun_with_more_outputs_routes_the_extra_ones_by_group():
+    job = make_job([("map", "split", False), ("reduce", "group_label", False)],
+                   [["raw://a"], ["raw://b"]])
+    job.start(0.0)
+    job.assign(0, "h1", 0.0)
+    job.assign(1, "h2", 0.0)
+    job.task_done(0, 1, "h1", [["disco://h1/m0", [[0, 1]]]], 1.0)
+    acts = job.task_done(1, 1, "h2", [["disco://h2/m1", [[1, 1]]]], 1.0)
+    r0, r1 = [a.task for a in of(acts, A.Enqueue)]          # labels 0 and 1
+    job.assign(r0, "h2", 2.0)
+    job.assign(r1, "h2", 2.0)
+    job.node_lost("h1", 3.0)                                 # map:0 re-runs for r0
+    job.assign(0, "h2", 4.0)
+    acts = job.task_done(0, 2, "h2", [["disco://h2/m0b", [[0, 1]]],
+                                      ["disco://h2/m0c", [[1, 1]]]], 5.0)
+    # output 0 replaces the lost one in r0; the new output 1 (label 1) joins r1, which was
+    # running: it is restarted with it
+    assert A.KillTask("h2", r1, 1) in acts
+    assert sorted(a.task for a in of(acts, A.Enqueue)) == [r0, r1]
+    assert [r.output.replicas[0][0] for r in job.tasks[r0].inputs] == ["disco://h2/m0b"]
+    assert sorted(r.output.replicas[0][0] for r in job.tasks[r1].inputs) == [
+        "disco://h2/m0c", "disco://h2/m1"]
+    assert len([t for t in job.tasks.values() if t.stage == "reduce"]) == 2
+    job.assign(r1, "h1", 6.0)
+    job.task_done(r1, 2, "h1", [["disco://h1/r1", [[1, 2]]]], 7.0)
+    # a done task of the group: the extra outputs of a later re-run get a new task
+    job.node_lost("h2", 8.0)      # r0 (running on h2) fails; map:0's outputs are lost
+    job.assign(0, "h1", 9.0)
+    acts = job.task_done(0, 3, "h1", [["disco://h1/x0", [[0, 1]]], ["disco://h1/x1", [[1, 1]]],
+                                      ["disco://h1/x2", [[2, 1]]]], 10.0)
+    assert "tasks should be deterministic" in " ".join(e.message for e in of(acts, A.Event))
+    assert len([t for t in job.tasks.values() if t.stage == "reduce"]) == 3

@@ -185,3 +185,30 @@ def _free_port(host: str) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def test_done_reports_are_kept_until_stored_and_sent_again_in_the_hello(tmp_path):
+    """A master killed before storing a task_done gets it again from the node's hello."""
+    async def go():
+        master = FakeMaster()
+        runner = await master.start()
+        node = Node(settings_for(tmp_path), "127.0.0.1", master.url)
+        await node.start()
+        try:
+            await master.wait_for(lambda m: m["op"] == "hello")
+            await master.ws.send_json(run_task_message(master, "job@1", "clean"))
+            done = (await master.wait_for(lambda m: m["op"] == "task_done"))[0]
+            await master.ws.close()                       # the master "dies" unacknowledged
+            await asyncio.wait_for(_until(lambda: master.connections == 2), 10)
+            hello = (await master.wait_for(lambda m: m["op"] == "hello" and m.get("reports")))[0]
+            assert hello["reports"] == [done]
+            await master.ws.send_json({"op": "stored", "tasks": [["job@1", 1, 0]]})
+            await asyncio.wait_for(_until(lambda: not node.unacked), 10)
+            await master.ws.close()
+            await asyncio.wait_for(_until(lambda: master.connections == 3), 10)
+            hellos = await master.wait_for(lambda m: m["op"] == "hello")
+            assert len(hellos) == 3 and "reports" not in hellos[-1]
+        finally:
+            await node.stop()
+            await runner.cleanup()
+    asyncio.run(go())
