@@ -13,8 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from disco.ddfs_server.names import (PARTIAL_PREFIX, VOLUME_RE, InvalidName, hexhash,
-                                     parse_objname, parse_timestamp)
+from disco.ddfs_server.names import (PARTIAL_PREFIX, VOLUME_RE, InvalidName, parse_objname,
+                                     parse_timestamp)
+from disco.urls import hexhash
 
 log = logging.getLogger(__name__)
 KINDS = ("blob", "tag")

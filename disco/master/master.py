@@ -18,12 +18,13 @@ from typing import Any
 
 import aiohttp
 
+from disco.addresses import co_located
 from disco.error import JobPackError
 from disco.master import actions as A
 from disco.master.events import EventLogs
 from disco.master.grouping import DirOutput, output_from_input, url_host
 from disco.master.jobs import JobCoordinator, JobOptions, RetryPolicy, SpeculationPolicy
-from disco.master.nodes import Cluster, co_located
+from disco.master.nodes import Cluster
 from disco.master.scheduler import Scheduler
 from disco.master.store import Store
 from disco.protocol import cluster as link

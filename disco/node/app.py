@@ -13,12 +13,11 @@ import logging
 import os
 import shutil
 import signal
-import socket
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from disco.addresses import co_located, master_host_of
 from disco.ddfs_server import node as ddfs_node
 from disco.node.forkclient import ForkLauncher
 from disco.node.forkserver import ZYGOTE_IDLE
@@ -289,22 +288,10 @@ def _key(message: dict) -> TaskKey:
     return (message["job"], message["task"], message["attempt"])
 
 
-async def resolve(host: str) -> set[str]:
-    """The addresses `host` resolves to (empty if it does not resolve)."""
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError:
-        return set()
-    return {info[4][0] for info in infos}
-
-
 async def is_co_located(host: str, master_url: str) -> bool:
-    """True when `host` resolves to an address of the master's host."""
-    master_host = urlsplit(master_url if "://" in master_url else "http://" + master_url).hostname
-    if not master_host:
-        return False
-    return bool(await resolve(host) & await resolve(master_host))
+    """True when `host` resolves to an address of the master's host (disco.addresses)."""
+    master_host = master_host_of(master_url)
+    return bool(master_host) and await asyncio.to_thread(co_located, host, master_host)
 
 
 # ---- process entry point -----------------------------------------------------------------

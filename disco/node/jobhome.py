@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import compileall
-import hashlib
 import io
 import json
 import logging
@@ -28,17 +27,13 @@ import aiohttp
 
 from disco.error import DataError, JobPackError
 from disco.protocol import jobpack
+from disco.urls import hexhash
 
 log = logging.getLogger(__name__)
 
 MARKER = ".jobhome"
 JOBFILE = "jobfile"
 _FETCH_CHUNK = 1 << 20
-
-
-def hexhash(name: str) -> str:
-    """First byte of md5(name) as two lowercase hex digits (Disco's `hexhash`)."""
-    return hashlib.md5(name.encode("utf-8")).hexdigest()[:2]
 
 
 def job_home_path(disco_data: str, host: str, job: str) -> str:

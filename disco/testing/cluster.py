@@ -79,7 +79,7 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def free_port(hosts: Iterable[str], avoid: Iterable[int] = ()) -> int:
+def free_port(hosts: Iterable[str] = ("127.0.0.1",), avoid: Iterable[int] = ()) -> int:
     """A port the OS considers free that is also free on every address in `hosts`."""
     hosts, avoid = list(hosts), set(avoid)
     for _attempt in range(200):

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "disco"
 #: layer -> module prefixes (``disco`` alone is the package's ``__init__``)
 LAYERS = {
     "base": ("disco", "disco.error", "disco.settings", "disco.compat", "disco.sysutil",
-             "disco.dPickle", "disco.protocol", "disco.urls"),
+             "disco.addresses", "disco.dPickle", "disco.protocol", "disco.urls"),
     "io": ("disco.comm", "disco.fileutils", "disco.util", "disco.schemes", "disco.ddfs"),
     "worker": ("disco.worker", "disco.task", "disco.func"),
     "client": ("disco.client", "disco.core", "disco.job", "disco.jobpack", "disco.results",
