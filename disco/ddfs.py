@@ -317,7 +317,9 @@ class DDFS:
                 continue
             seen.add(tag)
             try:
-                urls = self.get(tag, token=urltoken(tag) if token is None else token).get("urls", [])
+                urls = self.get(tag, token=urltoken(tag) if token is None else token).get(
+                    "urls", []
+                )
             except CommError as exc:
                 if ignore_missing and exc.code == 404:
                     continue

@@ -1,4 +1,4 @@
-"""Process and clock helpers (layer 0): memory size, RLIMIT_AS, the profiler, pid checks, durations."""
+"""Process helpers (layer 0): memory size, RLIMIT_AS, the profiler, pid checks, durations."""
 from __future__ import annotations
 
 import importlib.util
@@ -105,7 +105,7 @@ def import_cprofile() -> ModuleType:
 
 
 def format_duration(seconds: float) -> str:
-    """Disco's ``H:MM:SS.mmm`` (``disco:format_time``) of ``seconds``, rounded to the millisecond."""
+    """Disco's ``H:MM:SS.mmm`` (``disco:format_time``) of ``seconds``, rounded to the ms."""
     millis = int(round(max(seconds, 0.0) * 1000))
     hours, rest = divmod(millis, 3_600_000)
     minutes, rest = divmod(rest, 60_000)

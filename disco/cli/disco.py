@@ -197,7 +197,8 @@ def debug(program: Program, host: str | None) -> None:
     """A Python shell connected to the master (Disco: an Erlang shell in the master).
 
     Prints the master's state (or HOST's node info) on stderr, then runs Python from
-    stdin (interactively on a terminal) with `disco` (a Disco client), `ddfs` (a DDFS client) and `settings` in scope;
+    stdin (interactively on a terminal) with `disco` (a Disco client), `ddfs` (a DDFS client)
+    and `settings` in scope;
     e.g. `echo 'print(disco.joblist())' | disco debug`."""
     import code
     summary = debug_summary(program, host)

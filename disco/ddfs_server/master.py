@@ -21,7 +21,7 @@ from aiohttp import web
 from disco.ddfs_server import tags as T
 from disco.ddfs_server.config import DdfsConfig
 from disco.ddfs_server.gc import GarbageCollector
-from disco.ddfs_server.names import (DELETED_TAG, blob_prefix, format_timestamp, is_valid_name,
+from disco.ddfs_server.names import (blob_prefix, format_timestamp, is_valid_name,
                                      is_valid_tagname)
 from disco.ddfs_server.nodeclient import NodeClient
 from disco.ddfs_server.placement import NotEnoughNodes, choose_nodes

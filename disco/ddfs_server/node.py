@@ -8,7 +8,6 @@ master).  Public routes: GET/HEAD ``/ddfs/<path>`` on DISCO_PORT; ``PUT /ddfs/<n
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from typing import Any

@@ -82,7 +82,9 @@ def utilisation(c: Candidate) -> float:
     return c.disk_used / total if total else 0.0
 
 
-def rebalance_sources(candidates: Sequence[Candidate], threshold: float) -> tuple[list[str], list[str]]:
+def rebalance_sources(
+    candidates: Sequence[Candidate], threshold: float
+) -> tuple[list[str], list[str]]:
     """Hosts above average utilisation + threshold (sources) and below average (targets)."""
     if len(candidates) < 2:
         return [], []

@@ -1,6 +1,6 @@
 """The DDFS tag model and Disco's update rules (pure; layer 1: stdlib only, time passed in).
 
-A tag version is a JSON object ``{"version":1, "id":"<tag>$<ts>", "last-modified":..., 
+A tag version is a JSON object ``{"version":1, "id":"<tag>$<ts>", "last-modified":...,
 "read-token":..., "write-token":..., "urls":[[url,...],...], "user-data":{...}}`` stored on
 DDFS_TAG_REPLICAS nodes.  Clients see it without the tokens.
 """

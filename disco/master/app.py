@@ -164,8 +164,12 @@ async def serve(settings: Any, stop: asyncio.Event | None = None) -> None:
     app = make_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.get_str("DISCO_MASTER_HOST"), settings.get_int("DISCO_PORT"),
-                       reuse_address=True)
+    site = web.TCPSite(
+        runner,
+        settings.get_str("DISCO_MASTER_HOST"),
+        settings.get_int("DISCO_PORT"),
+        reuse_address=True,
+    )
     await site.start()
     log.info("master listening on %s", app["master"].master_url)
     try:

@@ -44,7 +44,9 @@ def event_line(now: float, host: str, message: str) -> str:
     second = int(now // 1)
     if second != _last_stamp[0]:
         _last_stamp = (second, encode_basestring_ascii(format_timestamp(now)))
-    return f"[{_last_stamp[1]},{encode_basestring_ascii(host)},{encode_basestring_ascii(message)}]\n"
+    return (
+        f"[{_last_stamp[1]},{encode_basestring_ascii(host)},{encode_basestring_ascii(message)}]\n"
+    )
 
 
 class EventLogs:

@@ -235,8 +235,12 @@ class Master:
 
     def _retry_policy(self) -> RetryPolicy:
         s = self.settings
-        return RetryPolicy(s.get_float("DISCO_RETRY_SLEEP_UNIT"), s.get_float("DISCO_RETRY_SLEEP_MAX"),
-                           s.get_float("DISCO_RETRY_SLEEP_RANDOM"), self.runtime["max_failure_rate"])
+        return RetryPolicy(
+            s.get_float("DISCO_RETRY_SLEEP_UNIT"),
+            s.get_float("DISCO_RETRY_SLEEP_MAX"),
+            s.get_float("DISCO_RETRY_SLEEP_RANDOM"),
+            self.runtime["max_failure_rate"],
+        )
 
     def _speculation_policy(self) -> SpeculationPolicy:
         s = self.settings

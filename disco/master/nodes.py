@@ -276,8 +276,13 @@ class NodeProcesses:
         with open(out_path, "ab") as out:
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    *self.command(host), env=self.environment(host), stdin=asyncio.subprocess.DEVNULL,
-                    stdout=out, stderr=out, start_new_session=True)
+                    *self.command(host),
+                    env=self.environment(host),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=out,
+                    start_new_session=True,
+                )
             except OSError as exc:
                 log.error("cannot start node process for %s: %s", host, exc)
                 return None

@@ -43,7 +43,9 @@ def test_a_job_runs_across_hosts_that_share_nothing(netns_cluster):
     # each node wrote its task outputs under its own DISCO_DATA/<its host name>/, nowhere else
     for name in cluster.node_names:
         data = cluster.hosts[name].disco_data
-        hosts_seen = {p.split(os.sep)[0] for p in os.listdir(data)} if os.path.isdir(data) else set()
+        hosts_seen = (
+            {p.split(os.sep)[0] for p in os.listdir(data)} if os.path.isdir(data) else set()
+        )
         assert hosts_seen <= {name}, (name, hosts_seen)
     master_data = cluster.hosts["master"].disco_data
     assert not [p for p in os.listdir(master_data) if p.startswith("node")], os.listdir(master_data)
