@@ -38,7 +38,7 @@ def client_version() -> str:
     return getattr(disco, "__version__", "source")
 
 
-class Continue(Exception):
+class Continue(DiscoError):
     """Raised by :meth:`Disco.check_results` while a job is still running."""
 
 

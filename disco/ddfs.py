@@ -29,7 +29,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from disco import fileutils
 from disco.comm import auth_header
-from disco.error import CommError
+from disco.error import CommError, InvalidTag
 from disco.settings import DiscoSettings
 from disco.urls import urlsplit, urltoken
 
@@ -38,10 +38,6 @@ unsafe_re = re.compile(r"[^A-Za-z0-9_\-@:]")
 CHUNK_SIZE = 64 * 1024 * 1024
 MAX_RECORD_SIZE = 1024 * 1024
 COPY_BUFFER = 1 << 20
-
-
-class InvalidTag(Exception):
-    pass
 
 
 # -- tag names ----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from disco.sysutil import pid_alive
+from disco.error import DiscoError
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-class DaemonError(Exception):
+class DaemonError(DiscoError):
     """Starting or stopping a daemon failed; the message is meant for the user."""
 
     def __init__(self, message: str, details: str = "") -> None:

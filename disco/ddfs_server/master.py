@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from disco import httperrors
 from disco.ddfs_server import tags as T
 from disco.ddfs_server.config import DdfsConfig
 from disco.ddfs_server.gc import GarbageCollector
@@ -246,19 +247,8 @@ class DdfsMaster:
 def _setting(settings: Any, name: str) -> Any:
     try:
         return settings[name]
-    except Exception:  # an unknown setting: not configured
+    except KeyError:  # an unknown setting: not configured
         return None
-
-
-@web.middleware
-async def tag_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Render TagError/placement errors as Disco's plain-text replies; only under /ddfs/."""
-    if not request.path.startswith("/ddfs/"):
-        return await handler(request)
-    try:
-        return await handler(request)
-    except T.TagError as exc:
-        return text(exc.status, exc.message)
 
 
 def add_routes(app: web.Application, ddfs: DdfsMaster) -> None:
@@ -287,7 +277,7 @@ def setup(app: web.Application, settings: Any, cluster: Any) -> DdfsMaster:
     """
     ddfs = DdfsMaster(settings, cluster)
     add_routes(app, ddfs)
-    app.middlewares.append(tag_errors)
+    httperrors.install(app)  # TagError -> Disco's plain-text replies under /ddfs/
     app.on_startup.append(ddfs.on_startup)
     app.on_cleanup.append(ddfs.on_cleanup)
     return ddfs

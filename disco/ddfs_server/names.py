@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from disco.urls import hexhash
+from disco.error import DiscoError
 
 #: characters allowed in tag and blob names (Disco's ``unsafe_re`` complement)
 NAME_RE = re.compile(r"^[A-Za-z0-9_\-@:]+$")
@@ -27,7 +28,7 @@ VOLUME_RE = re.compile(r"^vol\d+$")
 PARTIAL_PREFIX = "!partial"
 
 
-class InvalidName(ValueError):
+class InvalidName(DiscoError, ValueError):
     """A tag or blob name is outside Disco's alphabet or length limits."""
 
 

@@ -11,11 +11,13 @@ import random
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from disco.error import DiscoError
+
 #: Disco's threshold below which a node is only used when nothing better exists (KB)
 MIN_FREE_KB = 1024 * 1024
 
 
-class NotEnoughNodes(Exception):
+class NotEnoughNodes(DiscoError):
     """Fewer writable nodes than requested replicas."""
 
     status = 403

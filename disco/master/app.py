@@ -25,6 +25,7 @@ from aiohttp import web
 
 import disco.ddfs_server.master as ddfs_master
 import disco.web as web_ui
+from disco import httperrors
 from disco.master import api
 from disco.master.config import ConfigFile
 from disco.master.events import EventLogs
@@ -57,6 +58,7 @@ def make_app(settings: Any, start_nodes: bool = True) -> web.Application:
     app["settings"] = settings
     app["config_file"] = ConfigFile(settings.get_path("DISCO_MASTER_CONFIG"))
     app["start_nodes"] = start_nodes
+    httperrors.install(app)
     app.router.add_get(link.WS_PATH, node_socket)
     app.add_routes(api.routes)
     ddfs_master.setup(app, settings, cluster)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from disco.error import ProtocolError
+
 #: websocket path on the master that nodes connect to
 WS_PATH = "/internal/node/ws"
 
@@ -57,7 +59,7 @@ FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
 }
 
 
-class LinkProtocolError(ValueError):
+class LinkProtocolError(ProtocolError, ValueError):
     """A websocket message that is not valid JSON or does not match its op's fields."""
 
 

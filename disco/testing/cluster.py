@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from disco.cli.daemon import tail
+from disco.error import DiscoError
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ FAST_SETTINGS: dict[str, Any] = {
 }
 
 
-class ClusterError(RuntimeError):
+class ClusterError(DiscoError, RuntimeError):
     """The cluster did not start or stop as expected (the message includes log tails)."""
 
 

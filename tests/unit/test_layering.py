@@ -22,7 +22,7 @@ LAYERS = {
     "worker": ("disco.worker", "disco.task", "disco.func"),
     "client": ("disco.client", "disco.core", "disco.job", "disco.jobpack", "disco.results",
                "disco.eventmonitor", "disco.test"),
-    "serving": ("disco.serving",),
+    "serving": ("disco.serving", "disco.httperrors"),
     "ddfs_server": ("disco.ddfs_server",),
     "web": ("disco.web",),
     "master": ("disco.master",),
