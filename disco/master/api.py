@@ -108,7 +108,7 @@ async def node_jobs(request: web.Request) -> web.Response:
     """``{"active": [job...], "purged": [job...]}`` for the nodes' temp GC (ours, internal):
     purged jobs are remembered for DISCO_PURGED_KEEP seconds (Disco: 24 h, in memory)."""
     master = master_of(request)
-    cutoff = time.time() - float(master.settings.get("DISCO_PURGED_KEEP", 86400))
+    cutoff = time.time() - master.settings.get_float("DISCO_PURGED_KEEP")
     for name in [n for n, at in master.purged.items() if at < cutoff]:
         del master.purged[name]
     active = [e.name for e in master.jobs.values() if e.status == "active"]

@@ -20,7 +20,6 @@ from aiohttp import web
 from disco.addresses import co_located, master_host_of
 from disco.ddfs_server import node as ddfs_node
 from disco.node.forkclient import ForkLauncher
-from disco.node.forkserver import ZYGOTE_IDLE
 from disco.node.jobhome import JobHomes
 from disco.node.link import MasterLink
 from disco.node.metrics import NodeMetrics, add_metrics_route
@@ -36,6 +35,7 @@ from disco.node.supervisor import (
 from disco.node.tempgc import TempGC
 from disco.protocol import cluster
 from disco.serving import serve_file
+from disco.settings_table import value_of
 
 log = logging.getLogger(__name__)
 
@@ -280,8 +280,7 @@ class Node:
 
 def _zygote_idle(settings: Any) -> float:
     """`DISCO_NODE_ZYGOTE_IDLE`: seconds a job's zygote outlives its last task (0: none)."""
-    value = settings.get("DISCO_NODE_ZYGOTE_IDLE")
-    return ZYGOTE_IDLE if value in (None, "") else float(value)
+    return value_of(settings, "DISCO_NODE_ZYGOTE_IDLE")
 
 
 def _key(message: dict) -> TaskKey:
