@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from typing import Any, Iterable, Iterator
 
-from disco import util
+from disco import auth, tls, util
 from disco.ddfs import DDFS
 from disco.error import CommError, DiscoError, JobError  # noqa: F401  (Disco re-exports)
 from disco.eventmonitor import EventMonitor
@@ -78,11 +78,13 @@ class JobRef(object):
 def http_request(url: str, data: bytes | None = None, offset: int = 0,
                  timeout: float = HTTP_MARGIN, method: str | None = None) -> bytes:
     """GET (POST with ``data``) ``url``; :raises CommError: with the HTTP status."""
-    request = urllib.request.Request(url, data=data, method=method)
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers=auth.client_headers(url))
     if offset:
         request.add_header('Range', 'bytes={0}-'.format(offset))
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as reply:
+        context = tls.client_context() if url.startswith("https:") else None
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as reply:
             return reply.read()
     except urllib.error.HTTPError as error:
         if error.code == 416:

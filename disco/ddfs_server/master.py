@@ -60,7 +60,7 @@ class DdfsMaster:
         self.settings, self.cluster = settings, cluster
         seed = _setting(settings, "DISCO_SCHEDULER_SEED")
         self.rng = random.Random(seed) if seed else random.Random()
-        self.client = NodeClient(self.config.ddfs_node_timeout)
+        self.client = NodeClient(self.config.ddfs_node_timeout, settings)
         self.tags = TagStore(self.config, cluster.nodes, self.client, self.rng)
         self.gc = GarbageCollector(self.config, self.tags, self.client)
         self._tasks: list[asyncio.Task] = []
