@@ -19,6 +19,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from disco import auth, tls
+
 log = logging.getLogger(__name__)
 
 #: Format of every daemon log line.
