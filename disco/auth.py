@@ -205,3 +205,41 @@ def client_headers(url: str, headers: Mapping[str, str] | None = None) -> dict[s
     """`headers` for a request to `url`, with this process's credential if `url` is one of
     the cluster's servers (see `ClientCredential`)."""
     return with_token(headers, default_credential().for_url(url))
+
+
+# ---- bind addresses --------------------------------------------------------------------------
+
+class SecretRequired(ConfigError):
+    """A server would listen beyond loopback while the cluster has no secret."""
+
+
+def is_loopback(host: str) -> bool:
+    """True if every address `host` resolves to is a loopback address (an unresolvable
+    host is not: it will resolve to something else on another machine)."""
+    import ipaddress
+    import socket
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return False
+    addresses = {info[4][0] for info in infos}
+    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback
+                                   for a in addresses)
+
+
+def exposed_hosts(hosts: list[str]) -> list[str]:
+    return [host for host in hosts if not is_loopback(host)]
+
+
+def require_secret(settings: Any, hosts: list[str]) -> None:
+    """Raise `SecretRequired` if one of `hosts` (the master's and the nodes' bind
+    addresses) is beyond loopback and the cluster has no secret."""
+    exposed = exposed_hosts(hosts)
+    if not exposed or load_secret(settings):
+        return
+    path = settings.get("DISCO_SECRET_FILE") or "~/.disco-secret"
+    raise SecretRequired(
+        f"{', '.join(exposed)} {'is' if len(exposed) == 1 else 'are'} not a loopback address: "
+        f"a cluster reachable from the network needs a secret. Run `disco secret` (it writes "
+        f"DISCO_SECRET_FILE={path}, mode 0600) and put the same file on every node, or set "
+        "DISCO_SECRET; docs/security.md")

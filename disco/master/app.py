@@ -183,6 +183,10 @@ async def serve(settings: Any, stop: asyncio.Event | None = None) -> None:
                        reuse_address=True, ssl_context=tls.server_context(settings))
     await site.start()
     log.info("master listening on %s", app["master"].master_url)
+    if not app["secret"] and auth.exposed_hosts([settings.get_str("DISCO_MASTER_HOST")]):
+        log.warning("listening beyond loopback without a cluster secret: anyone who can "
+                    "reach %s can run code on every node (run `disco secret`)",
+                    app["master"].master_url)
     try:
         await stop.wait()
     finally:
