@@ -36,6 +36,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 COOKIE = "disco_auth"
 CSRF_COOKIE = "disco_csrf"
 CSRF_HEADER = "X-Disco-CSRF"
+#: request key: the ``/_secret/<token>`` prefix a request came with (DDFS hands it on in
+#: the upload URLs it returns, so that Disco 0.5.4's client can push)
+URL_TOKEN = "disco_url_token"
 #: methods that change nothing (no CSRF check, allowed to job tokens)
 SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
 #: where a job token may write: DDFS (workers push blobs and tag their outputs)
@@ -69,10 +72,11 @@ def wants_html(request: web.Request) -> bool:
     return request.method == "GET" and "text/html" in request.headers.get("Accept", "")
 
 
-def auth_middleware(secret: str, exempt: Iterable[str] = (),
-                    login_path: str | None = None) -> Callable:
+def auth_middleware(secret: str, exempt: Iterable[str] = (), login_path: str | None = None,
+                    public_read: Callable[[web.Request], bool] | None = None) -> Callable:
     """The middleware for a server of a cluster with `secret`; paths starting with one of
-    `exempt` pass unchecked; browsers are sent to `login_path` (if any) when refused."""
+    `exempt` pass unchecked; browsers are sent to `login_path` (if any) when refused;
+    `public_read(request)` true: a data read left open (``DISCO_PUBLIC_READS``)."""
     verifier = auth.Verifier(secret)
     csrf = csrf_token(secret)
     exempt = tuple(exempt)
@@ -83,6 +87,9 @@ def auth_middleware(secret: str, exempt: Iterable[str] = (),
         if path.startswith(auth.URL_PREFIX):
             return await _prefixed(request, verifier)
         if exempt and path.startswith(exempt):
+            return await handler(request)
+        if public_read is not None and request.method in ("GET", "HEAD") and \
+                public_read(request):
             return await handler(request)
         token, from_cookie = request_token(request)
         kind = verifier.kind(token)
@@ -119,20 +126,37 @@ async def _prefixed(request: web.Request, verifier: auth.Verifier) -> web.Stream
     if headers.get("Authorization", "").startswith("Bearer "):
         del headers["Authorization"]  # the URL's token wins
     inner = request.clone(rel_url="/" + rest, headers=headers)
+    inner[URL_TOKEN] = auth.URL_PREFIX + token
     # dispatch again from the router: the prefix matched no route (a private aiohttp
     # method; tests/security/test_auth.py::test_url_prefix covers it)
     return await request.app._handle(inner)
 
 
 def setup(app: web.Application, settings, exempt: Iterable[str] = (),
-          login_path: str | None = None) -> bool:
+          login_path: str | None = None, data_routes: Iterable[str] | None = None) -> bool:
     """Protect `app` when the cluster has a secret; True if it does. The middleware goes
-    first, so that nothing else runs for a stranger's request."""
+    first, so that nothing else runs for a stranger's request. `data_routes`: canonical
+    paths of the routes serving task data and blobs, which ``DISCO_PUBLIC_READS`` opens to
+    GET/HEAD (None: every route of `app` but ``/metrics``)."""
     secret = auth.load_secret(settings)
     if not secret:
         return False
-    app.middlewares.insert(0, auth_middleware(secret, exempt, login_path))
+    public = None
+    if str(settings.get("DISCO_PUBLIC_READS") or "").lower() not in ("", "0", "false", "off"):
+        public = _data_route_check(None if data_routes is None else frozenset(data_routes))
+    app.middlewares.insert(0, auth_middleware(secret, exempt, login_path, public))
     return True
+
+
+def _data_route_check(routes: frozenset[str] | None) -> Callable[[web.Request], bool]:
+    def is_data(request: web.Request) -> bool:
+        route = request.match_info.route
+        canonical = route.resource.canonical if route.resource is not None else ""
+        if routes is None:
+            return canonical != "/metrics" and canonical != ""
+        return canonical in routes
+
+    return is_data
 
 
 def client_session(settings: Any, **kwargs: Any) -> aiohttp.ClientSession:

@@ -150,6 +150,7 @@ OUR_DEFAULTS: dict[str, Any] = {
     # security (docs/security.md)
     "DISCO_SECRET": None,
     "DISCO_SECRET_FILE": _join("DISCO_ROOT", "secret"),
+    "DISCO_PUBLIC_READS": "",
     "DISCO_TLS_CERT": "",
     "DISCO_TLS_KEY": "",
     "DISCO_TLS_CA": "",

@@ -68,6 +68,10 @@ def make_app(settings: Any, start_nodes: bool = True) -> web.Application:
     return app
 
 
+#: the master's routes serving the co-located node's task data and blobs (DISCO_PUBLIC_READS)
+MASTER_DATA_ROUTES = ("/disco/{path}", "/ddfs/{path}")
+
+
 def _protect(app: web.Application, settings: Any) -> None:
     """With a cluster secret: every route but the node link (it authenticates in-band), the
     login form and the static files needs the cluster's credential (docs/security.md)."""
@@ -77,7 +81,7 @@ def _protect(app: web.Application, settings: Any) -> None:
         login.setup(app, secret)
         httpauth.setup(app, settings, exempt=(link.WS_PATH, login.LOGIN_PATH,
                                               login.LOGOUT_PATH, "/static/"),
-                       login_path=login.LOGIN_PATH)
+                       login_path=login.LOGIN_PATH, data_routes=MASTER_DATA_ROUTES)
 
 
 def _apply_config(app: web.Application) -> None:

@@ -99,7 +99,10 @@ class Node:
         for app in (get_app, put_app):
             if app is not None:
                 add_metrics_route(app, self.render_metrics)
-                httpauth.setup(app, self.settings)
+        # the data server's files may be public reads (DISCO_PUBLIC_READS); uploads never
+        if get_app is not None:
+            httpauth.setup(get_app, self.settings)
+        httpauth.setup(put_app, self.settings, data_routes=())
         if get_app is not None:
             self._add_file_routes(get_app)
             await self._bind(get_app, self.settings.get_int("DISCO_PORT"))
