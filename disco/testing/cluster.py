@@ -99,21 +99,24 @@ def resolve_ipv4(host: str) -> str:
         return host
 
 
-def http_get(url: str, timeout: float = 5.0, headers: Mapping[str, str] | None = None) -> bytes:
+def http_get(url: str, timeout: float = 5.0, headers: Mapping[str, str] | None = None,
+             cafile: str | None = None) -> bytes:
     request = urllib.request.Request(url, headers=dict(headers or {}))
-    with urllib.request.urlopen(request, timeout=timeout, context=_tls_context(url)) as reply:
+    with urllib.request.urlopen(request, timeout=timeout,
+                                context=_tls_context(url, cafile)) as reply:
         return reply.read()
 
 
 def http_post(url: str, body: bytes, timeout: float = 10.0,
-              headers: Mapping[str, str] | None = None) -> bytes:
+              headers: Mapping[str, str] | None = None, cafile: str | None = None) -> bytes:
     request = urllib.request.Request(url, data=body, method="POST", headers=dict(headers or {}))
-    with urllib.request.urlopen(request, timeout=timeout, context=_tls_context(url)) as reply:
+    with urllib.request.urlopen(request, timeout=timeout,
+                                context=_tls_context(url, cafile)) as reply:
         return reply.read()
 
 
-def _tls_context(url: str):
-    return tls.client_context() if url.startswith("https:") else None
+def _tls_context(url: str, cafile: str | None):
+    return tls.client_context({"DISCO_TLS_CA": cafile}) if url.startswith("https:") else None
 
 
 @dataclass(frozen=True)
@@ -324,7 +327,7 @@ class LocalCluster:
                                    + self.logs())
             try:
                 return bool(http_get(f"{self.master_url}/disco/version", timeout=1.0,
-                                     headers=self.headers))
+                                     headers=self.headers, cafile=self.env.get("DISCO_TLS_CA")))
             except OSError:
                 return False
         poll_for(answers, timeout, period=0.05,
@@ -333,13 +336,13 @@ class LocalCluster:
     def save_config(self, table: list[list[str]]) -> None:
         """POST /disco/ctrl/save_config_table; the master then starts the nodes."""
         reply = http_post(f"{self.master_url}/disco/ctrl/save_config_table",
-                          json.dumps(table).encode(), headers=self.headers)
+                          json.dumps(table).encode(), headers=self.headers, cafile=self.env.get("DISCO_TLS_CA"))
         if json.loads(reply) != "table saved!":
             raise ClusterError(f"save_config_table answered {reply!r}")
 
     def nodeinfo(self) -> dict[str, dict]:
         return json.loads(http_get(f"{self.master_url}/disco/ctrl/nodeinfo",
-                                   headers=self.headers))
+                                   headers=self.headers, cafile=self.env.get("DISCO_TLS_CA")))
 
     def connected_hosts(self) -> set[str]:
         try:
