@@ -20,6 +20,7 @@ from aiohttp import web
 
 from disco import httperrors
 from disco.ddfs_server import tags as T
+from disco.httpauth import URL_TOKEN
 from disco.ddfs_server.config import DdfsConfig
 from disco.ddfs_server.gc import GarbageCollector
 from disco.ddfs_server.names import (blob_prefix, format_timestamp, is_valid_name,
@@ -61,7 +62,7 @@ class DdfsMaster:
         self.settings, self.cluster = settings, cluster
         seed = _setting(settings, "DISCO_SCHEDULER_SEED")
         self.rng = random.Random(seed) if seed else random.Random()
-        self.client = NodeClient(self.config.ddfs_node_timeout)
+        self.client = NodeClient(self.config.ddfs_node_timeout, settings)
         self.tags = TagStore(self.config, cluster.nodes, self.client, self.rng)
         self.gc = GarbageCollector(self.config, self.tags, self.client)
         self._tasks: list[asyncio.Task] = []
@@ -132,7 +133,10 @@ class DdfsMaster:
             return text(403, "Not enough nodes for replicas.")
         objname = f"{blob_prefix(name)}${format_timestamp(self.tags.new_micros())}"
         by_host = {n.host: n for n in nodes}
-        return web.json_response([f"{by_host[h].put_url}/ddfs/{objname}" for h in chosen])
+        # a client that authenticated with a URL token (Disco 0.5.4's) uploads with it too
+        prefix = request.get(URL_TOKEN, "")
+        return web.json_response([f"{by_host[h].put_url}{prefix}/ddfs/{objname}"
+                                  for h in chosen])
 
     async def serve_local(self, request: web.Request) -> web.StreamResponse:
         """GET/HEAD /ddfs/<path> of the node co-located with the master."""

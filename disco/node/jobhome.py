@@ -22,6 +22,7 @@ import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
+from typing import Callable
 
 import aiohttp
 
@@ -62,9 +63,11 @@ class JobHomes:
     """Per-node cache of extracted job homes, keyed by job name."""
 
     def __init__(self, disco_data: str, host: str, http: aiohttp.ClientSession | None = None,
-                 jobpack_max: int = 1 << 30) -> None:
+                 jobpack_max: int = 1 << 30,
+                 session: Callable[[], aiohttp.ClientSession] = aiohttp.ClientSession) -> None:
         self.disco_data, self.host = disco_data, host
         self._http = http
+        self._new_session = session  # sends the cluster's token (disco.httpauth)
         self._jobpack_max = jobpack_max
         self._ready: dict[str, JobHome] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -111,7 +114,7 @@ class JobHomes:
     async def _fetch(self, url: str, target: str) -> None:
         """Stream the job pack at `url` into `target`."""
         if self._http is None:
-            self._http = aiohttp.ClientSession()
+            self._http = self._new_session()
         try:
             async with self._http.get(url) as response:
                 if response.status != 200:
