@@ -128,7 +128,8 @@ class Node:
             return await serve_file(request, self.disco_data, request.match_info["path"])
 
         async def ddfs_file(request: web.Request) -> web.StreamResponse:
-            return await serve_file(request, self.ddfs_data, request.match_info["path"])
+            return await serve_file(request, self.ddfs_data, request.match_info["path"],
+                              volume_links=True)
 
         app.router.add_get("/disco/{path:.+}", disco_file)
         if not any(r.canonical.startswith("/ddfs/") for r in app.router.resources()):
