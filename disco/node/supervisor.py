@@ -24,11 +24,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from disco.node.jobhome import JobHome, JobHomes
+from disco.node.jobhome import JobHome, JobHomeEscape, JobHomes
 from disco.node.outputs import write_results
 from disco.node.protocol import (
     KIND_DONE,
     KIND_ERROR,
+    KIND_FATAL,
     Defer,
     MessageThrottle,
     Output,
@@ -337,7 +338,9 @@ class TaskRunner:
             home = await self._jobhomes.ensure(job, self.spec["jobpack"], self.spec["worker"])
         except Exception as exc:  # any failure to get the job home fails this attempt only
             log.warning("job %s: job home failed: %s", job, exc)
-            self._report(Stop(KIND_ERROR, f"Jobpack extraction failed: {exc}"))
+            # an escaping job home fails the same way on every retry: the job is fatal
+            kind = KIND_FATAL if isinstance(exc, JobHomeEscape) else KIND_ERROR
+            self._report(Stop(kind, f"Jobpack extraction failed: {exc}"))
             return
         if self._killed:
             return
