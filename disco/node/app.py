@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from disco import serverlimits
 from disco.ddfs_server import node as ddfs_node
 from disco.node.forkclient import ForkLauncher
 from disco.node.forkserver import ZYGOTE_IDLE
@@ -136,7 +137,8 @@ class Node:
             app.router.add_get("/ddfs/{path:.+}", ddfs_file)
 
     async def _bind(self, app: web.Application, port: int) -> None:
-        runner = web.AppRunner(app, access_log=None)
+        runner = serverlimits.runner(app, self.settings, f"node {self.host}:{port}",
+                                     access_log=None)
         await runner.setup()
         self._web_runners.append(runner)
         await web.TCPSite(runner, self.host, port, reuse_address=True).start()
