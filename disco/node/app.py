@@ -35,6 +35,7 @@ from disco.node.supervisor import (
     TaskRunner,
     worker_base_env,
 )
+from disco.node import workeruser
 from disco.node.tempgc import TempGC
 from disco.protocol import cluster
 from disco.serving import serve_file
@@ -53,8 +54,10 @@ class Node:
         self.disco_data = settings.get_path("DISCO_DATA")
         self.ddfs_data = settings.get_path("DDFS_DATA")
         self.config = SupervisorConfig.from_settings(settings)
-        self.launcher = launcher or ForkLauncher(ExecLauncher(),
-                                                 zygote_idle=_zygote_idle(settings))
+        users = workeruser.from_settings(settings)
+        # workers as another user are exec'd: a zygote would run job code as the node's user
+        self.launcher = launcher or (ExecLauncher(users) if users else ForkLauncher(
+            ExecLauncher(), zygote_idle=_zygote_idle(settings)))
         self.base_env = worker_base_env(cluster={
             "DISCO_MASTER": master_url, "DISCO_PORT": str(settings.get_int("DISCO_PORT")),
             "DDFS_PUT_PORT": str(settings.get_int("DDFS_PUT_PORT")),

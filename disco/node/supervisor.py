@@ -124,13 +124,21 @@ class ExecLauncher:
     process start per task, and the node's own niceness is the operator's choice.
     """
 
+    def __init__(self, users: Any = None) -> None:
+        self._users = users  # disco.node.workeruser.WorkerUsers: DISCO_WORKER_USER
+
     async def spawn(self, argv: list[str], cwd: str, env: dict[str, str]) -> ExecWorker:
+        identity = {}
+        if self._users is not None:
+            who = await asyncio.to_thread(self._users.identity, cwd)
+            identity = {"user": who.uid, "group": who.gid, "extra_groups": []}
         stdin_r, stdin_w = os.pipe()
         out_r, out_w = os.pipe()
         try:
             process = await asyncio.create_subprocess_exec(
                 *argv, cwd=cwd, env=env, stdin=stdin_r, stdout=out_w,
-                stderr=asyncio.subprocess.STDOUT, start_new_session=True, close_fds=True)
+                stderr=asyncio.subprocess.STDOUT, start_new_session=True, close_fds=True,
+                **identity)
         except BaseException:
             os.close(stdin_w)
             os.close(out_r)
