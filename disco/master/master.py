@@ -20,6 +20,7 @@ import aiohttp
 
 from disco.error import JobPackError
 from disco.master import actions as A
+from disco.master import counters
 from disco.master.events import EventLogs
 from disco.master.grouping import DirOutput, output_from_input, url_host
 from disco.master.jobs import JobCoordinator, JobOptions, RetryPolicy, SpeculationPolicy
@@ -501,7 +502,8 @@ class Master:
         if op == link.TASK_DONE:
             self._count(node, "job_ok")
             acts = coordinator.task_done(message["task"], message["attempt"], host,
-                                         message["results"], now)
+                                         message["results"], now,
+                                         counters.sanitize(message.get("counters")))
             if acts:
                 task = coordinator.tasks[message["task"]]
                 if task.start is not None:

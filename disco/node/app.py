@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from disco.ddfs_server import node as ddfs_node
+from disco.node import counters
 from disco.node.forkclient import ForkLauncher
 from disco.node.forkserver import ZYGOTE_IDLE
 from disco.node.jobhome import JobHomes
@@ -57,7 +58,7 @@ class Node:
         self.base_env = worker_base_env(cluster={
             "DISCO_MASTER": master_url, "DISCO_PORT": str(settings.get_int("DISCO_PORT")),
             "DDFS_PUT_PORT": str(settings.get_int("DDFS_PUT_PORT")),
-            "DISCO_DATA": self.disco_data, "DDFS_DATA": self.ddfs_data})
+            "DISCO_DATA": self.disco_data, "DDFS_DATA": self.ddfs_data, **counters.GRANT})
         self.jobhomes = JobHomes(self.disco_data, host,
                                  jobpack_max=settings.get_int("DISCO_JOBPACK_MAX"))
         self.runners: dict[TaskKey, TaskRunner] = {}
