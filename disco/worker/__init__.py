@@ -481,12 +481,17 @@ def copy_replica(replicas: list, task: Any, target: Any) -> None:
     """Copy the bytes of the first readable replica into ``target``."""
     errors = []
     for url in sorted(replicas, key=lambda u: local_path(u, task) is None):
+        copied = 0
         try:
             with open_bytes(url, task) as source:
                 while True:
                     block = source.read(1 << 20)
                     if not block:
+                        local = local_path(url, task) is not None
+                        counters.engine('bytes_local' if local else 'bytes_fetched', copied)
+                        counters.engine('inputs', 1)
                         return
+                    copied += len(block)
                     target.write(block)
         except DataError as error:
             errors.append(str(error))
