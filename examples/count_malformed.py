@@ -40,15 +40,15 @@ def reduce(iter, params):
 
 
 def run(inputs, **jobargs):
-    """Run the job; :return: the finished Job."""
+    """Run the job and wait for it; :return: ``(job, results)``."""
     job = Job(name="CountMalformed", **jobargs).run(input=inputs, map=map, reduce=reduce)
-    job.wait(show=False)
-    return job
+    return job, job.wait(show=False)
 
 
 if __name__ == "__main__":
-    job = run([arg if "://" in arg else "file://" + arg for arg in sys.argv[1:]] or SAMPLE)
-    for key, total in result_iterator(job.results()):
+    job, results = run([arg if "://" in arg else "file://" + arg for arg in sys.argv[1:]]
+                       or SAMPLE)
+    for key, total in result_iterator(results):
         print(key, total)
     quality = job.counters()["user"].get("quality", {})
     for name, value in sorted(quality.items()):

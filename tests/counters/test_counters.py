@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +14,6 @@ import pytest
 from disco.job import Job
 from disco.testing import poll_for
 from disco.testing.cluster import http_get
-
 from tests.cli.helpers import disco
 
 pytestmark = pytest.mark.timeout(180)
@@ -110,7 +110,8 @@ def engine(summary: dict, stage: str | None = None) -> dict:
 def test_example_counts_malformed_lines_and_engine_counters(cluster):
     local = cluster(hosts=HOSTS, workers=2, settings=SETTINGS)
     example = load_example()
-    job = example.run(example.SAMPLE, master=local.master_url, settings=local.settings)
+    job, _results = example.run(example.SAMPLE, master=local.master_url,
+                                settings=local.settings)
     summary = job.counters()
     assert summary["user"] == {"quality": {"good": 5, "malformed_fields": 3,
                                            "malformed_amount": 1}}, summary
@@ -130,6 +131,13 @@ def test_example_counts_malformed_lines_and_engine_counters(cluster):
     metrics = http_get(f"{local.master_url}/metrics").decode()
     assert (f'disco_job_counter{{job="{job.name}",group="quality",name="good"}} 5'
             in metrics), metrics
+    # the example as a script prints the sums and its counters
+    script = subprocess.run([sys.executable, str(EXAMPLE)], env=local.client_env(),
+                            capture_output=True, text=True, timeout=120)
+    assert script.returncode == 0, script.stderr
+    printed = script.stdout.splitlines()
+    assert sorted(printed[:3]) == ["apple 4", "banana 7", "pear 2"], printed
+    assert printed[3:] == ["good: 5", "malformed_amount: 1", "malformed_fields: 3"]
 
 
 def test_retried_attempts_count_once(cluster, tmp_path):

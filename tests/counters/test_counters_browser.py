@@ -8,7 +8,6 @@ import pytest
 from disco.job import Job
 from disco.testing import poll_for
 from tests.counters.test_counters import HOSTS, SETTINGS, get_counters
-from tests.web.conftest import browser_page, chromium_browser  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
