@@ -20,6 +20,7 @@ from aiohttp import web
 from disco.addresses import co_located, master_host_of
 from disco import auth, httpauth, serverlimits, tls
 from disco.ddfs_server import node as ddfs_node
+from disco.node import counters
 from disco.node.forkclient import ForkLauncher
 from disco.node.forkserver import ZYGOTE_IDLE
 from disco.node.jobhome import JobHomes
@@ -62,7 +63,7 @@ class Node:
             "DISCO_MASTER": master_url, "DISCO_PORT": str(settings.get_int("DISCO_PORT")),
             "DDFS_PUT_PORT": str(settings.get_int("DDFS_PUT_PORT")),
             "DISCO_DATA": self.disco_data, "DDFS_DATA": self.ddfs_data,
-            **_tls_env(settings)})
+            **_tls_env(settings), **counters.GRANT})
         self.jobhomes = JobHomes(self.disco_data, host,
                                  jobpack_max=settings.get_int("DISCO_JOBPACK_MAX"),
                                  session=lambda: httpauth.client_session(settings))

@@ -590,7 +590,8 @@ class TaskRunner:
         if outcome.kind == KIND_KILLED or self._killed:
             log.info("task %s: killed", self.key)
         elif outcome.kind == KIND_DONE:
-            self._send(cluster.task_done(job, task, attempt, self.results))
+            self._send(cluster.task_done(job, task, attempt, self.results,
+                                         counters=self.session.counters))
         else:
             log.info("task %s: %s: %s", self.key, outcome.kind, outcome.message[:500])
             self._send(cluster.task_failed(job, task, attempt, outcome.kind, outcome.message))
