@@ -22,6 +22,7 @@ import urllib.request
 from typing import Any, Iterator
 
 import disco
+from disco import auth, tls
 from disco.ddfs import DDFS
 from disco.error import CommError, DiscoError, JobError
 from disco.eventmonitor import EventMonitor
@@ -68,11 +69,13 @@ class JobRef(object):
 def http_request(url: str, data: bytes | None = None, offset: int = 0,
                  timeout: float = HTTP_MARGIN, method: str | None = None) -> bytes:
     """GET (POST with ``data``) ``url``; :raises CommError: with the HTTP status."""
-    request = urllib.request.Request(url, data=data, method=method)
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers=auth.client_headers(url))
     if offset:
         request.add_header('Range', 'bytes={0}-'.format(offset))
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as reply:
+        context = tls.client_context() if url.startswith("https:") else None
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as reply:
             return reply.read()
     except urllib.error.HTTPError as error:
         if error.code == 416:
@@ -199,6 +202,12 @@ class Disco(object):
 
     def jobinfo(self, jobname: str) -> dict:
         return self.request_json('/disco/ctrl/jobinfo?name={0}'.format(jobname))
+
+    def counters(self, jobname: str, tasks: bool = False) -> dict:
+        """The job's counters: per stage, in total, and (``tasks``) per task
+        (docs/counters.md); while the job runs, those of its finished tasks."""
+        query = '&tasks=1' if tasks else ''
+        return self.request_json('/disco/ctrl/counters?name={0}{1}'.format(jobname, query))
 
     def rawevents(self, jobname: str, offset: int = 0) -> bytes:
         return self.request('/disco/ctrl/rawevents?name={0}'.format(jobname), offset=offset,

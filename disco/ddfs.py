@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from disco import fileutils
+from disco import auth, tls
 from disco.comm import auth_header
 from disco.error import CommError, InvalidTag
 from disco.settings import DiscoSettings
@@ -112,8 +113,14 @@ class _Http:
     def _open_once(self, method: str, url: str, body: Any, headers: dict,
                    length: int | None) -> http.client.HTTPResponse:
         parts = urllib.parse.urlsplit(url)
-        cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        conn = cls(parts.hostname, parts.port, timeout=self.connect_timeout)
+        if parts.scheme == "https":
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                parts.hostname, parts.port, timeout=self.connect_timeout,
+                context=tls.client_context())
+        else:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port,
+                                              timeout=self.connect_timeout)
+        headers = auth.client_headers(url, headers)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         try:
             conn.connect()

@@ -133,8 +133,9 @@ DISCO_SETTINGS = (
         "DISCO_MASTER",
         "str",
         Derived(
-            "http://$DISCO_MASTER_HOST:$DISCO_PORT",
-            lambda s: f"http://{s['DISCO_MASTER_HOST']}:{s['DISCO_PORT']}",
+            "http(s)://$DISCO_MASTER_HOST:$DISCO_PORT (https with DISCO_TLS_CERT)",
+            lambda s: (f"{'https' if s['DISCO_TLS_CERT'] else 'http'}://"
+                       f"{s['DISCO_MASTER_HOST']}:{s['DISCO_PORT']}"),
         ),
         "the master's URL, used by clients",
     ),
@@ -335,6 +336,31 @@ OUR_SETTINGS = (
         "",
         "the nodes' Python for ssh starts ('' = the master's interpreter)",
     ),
+    Setting("DISCO_WORKER_REUSE", "bool", True,
+            "a worker that asks for another task gets the job's next task on the node"),
+    Setting("DISCO_WORKER_REUSE_IDLE", "float", 10,
+            "s a reusable worker waits for its next task before it is stopped"),
+    # security (docs/security.md)
+    Setting("DISCO_SECRET", "str", None,
+            "the cluster secret (else the contents of DISCO_SECRET_FILE; none: no auth)"),
+    Setting("DISCO_SECRET_FILE", "path", _join("DISCO_ROOT", "secret"),
+            "file holding the cluster secret (mode 0600)"),
+    Setting("DISCO_PUBLIC_READS", "bool", "", "let unauthenticated clients read (GET) the API"),
+    Setting("DISCO_TLS_CERT", "path", "", "certificate file: the servers speak HTTPS"),
+    Setting("DISCO_TLS_KEY", "path", "", "the certificate's key file ('' = in DISCO_TLS_CERT)"),
+    Setting("DISCO_TLS_CA", "path", "", "CA file clients and nodes verify the servers with"),
+    # HTTP server limits (docs/security-hardening.md "Limits")
+    Setting("DISCO_HTTP_MAX_CONNECTIONS", "int", 1000, "open connections a server accepts"),
+    Setting("DISCO_HTTP_MAX_CLIENT_CONNECTIONS", "int", 200,
+            "open connections a server accepts from one client address"),
+    Setting("DISCO_HTTP_IDLE_TIMEOUT", "float", 30, "s an idle connection is kept open"),
+    Setting("DISCO_HTTP_MAX_BODY", "int", 16 << 20,
+            "bytes in a request body (job packs and uploads have their own limits)"),
+    # workers as another user (docs/security-hardening.md "Worker user")
+    Setting("DISCO_WORKER_USER", "str", "",
+            "run workers as this unprivileged user when the node runs as root"),
+    Setting("DISCO_WORKER_UIDS", "str", "",
+            "first-last: each job's workers get a uid of their own from this range"),
     Setting("DDFS_GC_INTERVAL", "float", DAY, "s between periodic GC runs"),
     Setting(
         "DDFS_ORPHAN_GRACE",

@@ -14,12 +14,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from disco.sysutil import pid_alive
 from disco.error import DiscoError
+from disco import auth, tls
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +138,14 @@ def configure_daemon_logging(settings, name: str) -> str:
 
 def master_answers(url: str, timeout: float = 2.0) -> bool:
     """True if a Disco master answers `GET <url>/disco/version`."""
+    target = f"{url.rstrip('/')}/disco/version"
+    request = urllib.request.Request(target, headers=auth.client_headers(target))
+    context = tls.client_context() if target.startswith("https:") else None
     try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/disco/version", timeout=timeout) as reply:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as reply:
             return reply.status == 200
+    except urllib.error.HTTPError as exc:
+        return exc.code == 401  # a master, only one that wants another secret
     except (OSError, ValueError):
         return False
 

@@ -20,10 +20,11 @@ from aiohttp import web
 
 from disco import httperrors
 from disco.ddfs_server import tags as T
+from disco.httpauth import URL_TOKEN
 from disco.ddfs_server.config import DdfsConfig
 from disco.ddfs_server.gc import GarbageCollector
-from disco.ddfs_server.names import (blob_prefix, format_timestamp, is_valid_name,
-                                     is_valid_tagname)
+from disco.ddfs_server.names import (DELETED_TAG, blob_prefix, format_timestamp, is_valid_name,
+                                     tag_name_problem)
 from disco.ddfs_server.nodeclient import NodeClient
 from disco.ddfs_server.placement import NotEnoughNodes, choose_nodes
 from disco.ddfs_server.tagstore import TagStore, candidate, writable
@@ -61,7 +62,7 @@ class DdfsMaster:
         self.settings, self.cluster = settings, cluster
         seed = _setting(settings, "DISCO_SCHEDULER_SEED")
         self.rng = random.Random(seed) if seed else random.Random()
-        self.client = NodeClient(self.config.ddfs_node_timeout)
+        self.client = NodeClient(self.config.ddfs_node_timeout, settings)
         self.tags = TagStore(self.config, cluster.nodes, self.client, self.rng)
         self.gc = GarbageCollector(self.config, self.tags, self.client)
         self._tasks: list[asyncio.Task] = []
@@ -132,14 +133,18 @@ class DdfsMaster:
             return text(403, "Not enough nodes for replicas.")
         objname = f"{blob_prefix(name)}${format_timestamp(self.tags.new_micros())}"
         by_host = {n.host: n for n in nodes}
-        return web.json_response([f"{by_host[h].put_url}/ddfs/{objname}" for h in chosen])
+        # a client that authenticated with a URL token (Disco 0.5.4's) uploads with it too
+        prefix = request.get(URL_TOKEN, "")
+        return web.json_response([f"{by_host[h].put_url}{prefix}/ddfs/{objname}"
+                                  for h in chosen])
 
     async def serve_local(self, request: web.Request) -> web.StreamResponse:
         """GET/HEAD /ddfs/<path> of the node co-located with the master."""
         root = self._local_root()
         if root is None:
             return text(404, "No DDFS data on the master host.")
-        return await serve_file(request, root, request.match_info["path"])
+        return await serve_file(request, root, request.match_info["path"],
+                              volume_links=True)
 
     def _local_root(self) -> str | None:
         for node in self.cluster.nodes():
@@ -196,9 +201,12 @@ class DdfsMaster:
                       allow_internal: bool = False) -> tuple[str, str | None]:
         name = request.match_info["tag"]
         attr = request.match_info.get("attr") or None
-        valid = is_valid_tagname(name) if allow_internal else is_valid_name(name)
-        if not valid:
-            raise T.InvalidTag()
+        if allow_internal and name == DELETED_TAG:
+            problem = None
+        else:
+            problem = tag_name_problem(name)
+        if problem is not None:
+            raise T.InvalidTag(problem)
         if attr is not None and (len(attr.encode()) > T.MAX_ATTR_NAME or "/" in attr):
             raise T.InvalidAttribute("Attribute name too big.")
         return name, attr

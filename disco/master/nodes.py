@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from disco.addresses import co_located, is_local
+from disco import tls
 from disco.settings_table import OUR_SETTINGS
 from disco.sysutil import node_process_of, pid_alive
 
@@ -109,8 +110,9 @@ class Cluster:
         for host, workers in hosts.items():
             node = self._nodes.get(host)
             if node is None:
-                node = Node(host, workers, f"http://{host}:{self.port}",
-                            f"http://{host}:{self.put_port}", self.ddfs_data_for(host))
+                scheme = tls.scheme(self.settings)
+                node = Node(host, workers, f"{scheme}://{host}:{self.port}",
+                            f"{scheme}://{host}:{self.put_port}", self.ddfs_data_for(host))
                 self._nodes[host] = node
                 added.append(host)
             node.max_workers = workers

@@ -55,8 +55,9 @@ def test_ddfs_config_has_no_defaults_of_its_own():
     assert config.ddfs_gc_interval == settings_table.BY_NAME["DDFS_GC_INTERVAL"].default
 
 
-#: `settings.get("DISCO_X", 30)` / `get_int("DISCO_X") or 30`: a default outside the table
-_INLINE_DEFAULT = re.compile(r"""\.get\(\s*["'](DISCO|DDFS)_\w+["']\s*,""")
+#: `settings.get("DISCO_X", 30)`: a default outside the table (`os.environ.get` reads the
+#: environment only, as a worker's cheap path does)
+_INLINE_DEFAULT = re.compile(r"""(?<!environ)\.get\(\s*["'](DISCO|DDFS)_\w+["']\s*,""")
 
 
 def test_no_inline_setting_defaults_in_the_code():
