@@ -494,7 +494,9 @@ def rows(settings: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
 
 
 def is_secret(name: str) -> bool:
-    return any(word in name for word in ("TOKEN", "SECRET", "PASSWORD", "KEY"))
+    """A setting whose value must not be shown (a file naming a secret is not one)."""
+    return not name.endswith("_FILE") and any(
+        word in name for word in ("TOKEN", "SECRET", "PASSWORD", "KEY"))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from disco import __version__
 from disco.error import JobPackError, NotFound, RequestError
 from disco.master import counters
 from disco.master.events import format_timestamp
+from disco.settings_table import rows as settings_rows
 from disco.serving import serve_file
 
 log = logging.getLogger(__name__)
@@ -309,6 +310,13 @@ async def get_blacklist(request: web.Request) -> web.Response:
 @routes.get("/disco/ctrl/get_gc_blacklist")
 async def get_gc_blacklist(request: web.Request) -> web.Response:
     return reply(request.app["config_file"].load()["gc_blacklist"])
+
+
+@routes.get("/disco/ctrl/settings")
+async def settings_table(request: web.Request) -> web.Response:
+    """Ours: every setting of the table with its type, default, help and the master's value
+    (secrets masked), for the UI's settings page."""
+    return reply(settings_rows(master_of(request).settings))
 
 
 @routes.get("/disco/ctrl/get_settings")

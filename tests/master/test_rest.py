@@ -11,6 +11,7 @@ import urllib.request
 
 import pytest
 
+from disco import settings_table
 from disco.protocol import jobpack
 from disco.testing import free_port
 
@@ -138,6 +139,14 @@ def test_settings_and_accept_new_jobs(master):
     assert json.loads(body) == "Settings saved"
     assert master.request("/disco/job/new", pack())[0] == 403
     assert master.request("/disco/ctrl/save_settings", {"max_failure_rate": "x"})[0] == 400
+
+
+def test_settings_table_shows_every_setting_with_the_masters_value(master):
+    rows = {row["name"]: row for row in master.get("/disco/ctrl/settings")}
+    assert set(rows) == {setting.name for setting in settings_table.SETTINGS}
+    port = rows["DISCO_PORT"]
+    assert (str(port["value"]), port["type"], port["default"]) == (str(master.port), "int", "8989")
+    assert rows["DISCO_DATA"]["default"] == "$DISCO_ROOT/data" and rows["DISCO_DATA"]["help"]
 
 
 def test_jobs_survive_restart(tmp_path):

@@ -11,6 +11,9 @@ import pytest
 from disco import settings_table
 from disco.ddfs_server.config import DdfsConfig, config_from_mapping
 from disco.settings import DiscoSettings
+from click.testing import CliRunner
+
+from disco.cli.disco import cli
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -82,3 +85,20 @@ def test_every_setting_name_the_code_reads_is_in_the_table():
                         if arg.value not in settings_table.BY_NAME:
                             unknown.add(f"{path.relative_to(ROOT)}: {arg.value}")
     assert not unknown, f"settings read but not in the table: {sorted(unknown)}"
+
+
+def test_rows_mask_secrets_but_not_the_files_naming_them():
+    rows = {row["name"]: row for row in settings_table.rows(
+        DiscoSettings(DISCO_SECRET="s3cret", DDFS_WRITE_TOKEN="tok"))}
+    assert rows["DISCO_SECRET"]["value"] == "***" and rows["DDFS_WRITE_TOKEN"]["value"] == "***"
+    assert rows["DISCO_SECRET_FILE"]["value"].endswith("/secret")
+
+
+def test_disco_settings_command_prints_values_and_help(monkeypatch):
+    monkeypatch.setenv("DISCO_PORT", "9123")
+    result = CliRunner().invoke(cli, ["settings"])
+    assert result.exit_code == 0, result.output
+    assert "DISCO_PORT = '9123'  # int: HTTP port of the master" in result.output
+    markdown = CliRunner().invoke(cli, ["settings", "--markdown"])
+    assert markdown.output == settings_table.markdown()
+
