@@ -60,6 +60,7 @@ class GarbageCollector:
         if self._task is not None and not self._task.done():
             self._again = True
             return False
+        self._phase("start")  # gc_status shows the run from the moment gc_start answers
         self._task = asyncio.create_task(self._run_loop(), name="ddfs-gc-run")
         return True
 

@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -13,7 +12,7 @@ import pytest
 
 from disco import settings_table
 from disco.protocol import jobpack
-from disco.testing import free_port
+from disco.testing import free_port, poll_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,14 +34,15 @@ class MasterProcess:
         code = ("from disco.master.app import main; from disco.settings import DiscoSettings; "
                 "main(DiscoSettings())")
         self.proc = subprocess.Popen([sys.executable, "-c", code], env=self.env)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                self.get("/disco/version")
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("master did not start")
+        poll_for(self.answers, 20, message="master did not start")
+        return self
+
+    def answers(self) -> bool:
+        try:
+            self.get("/disco/version")
+            return True
+        except OSError:
+            return False
 
     def stop(self):
         self.proc.terminate()
@@ -97,7 +97,8 @@ def test_job_lifecycle_without_nodes(master):
     status, raw = master.request(f"/disco/ctrl/parameters?name={name}")
     assert raw == pack()
     assert master.request("/disco/ctrl/kill_job", name)[0] == 200
-    time.sleep(0.5)
+    poll_for(lambda: "WARN: Job killed" in [e[2] for e in master.get(
+        f"/disco/ctrl/jobevents?name={name}&num=100")], 10, message="no kill event")
     events = master.get(f"/disco/ctrl/jobevents?name={name}&num=100")
     messages = [e[2] for e in events]
     assert "WARN: Job killed" in messages and "New job initialized!" == messages[-1]
