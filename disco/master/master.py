@@ -21,7 +21,7 @@ import aiohttp
 from disco.addresses import co_located
 from disco import httpauth, tls
 from disco.error import JobPackError
-from disco.master import actions as A
+from disco.master import actions as action
 from disco.master import counters
 from disco.master.events import EventLogs
 from disco.master.grouping import DirOutput, output_from_input, url_host
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 RESTART_REASON = "Master restarted while the job was active; the job could not be resumed"
 #: actions after which a queued task may be able to start (they trigger a scheduling pass)
-_UNBLOCKING = frozenset({A.Enqueue, A.Release, A.StageDone, A.JobFinished})
+_UNBLOCKING = frozenset({action.Enqueue, action.Release, action.StageDone, action.JobFinished})
 
 
 @dataclass
@@ -271,28 +271,28 @@ class Master:
         reschedule = False
         for act in acts:
             kind = type(act)
-            if kind is A.Event:
+            if kind is action.Event:
                 self.events.add(name, act.host, act.message)
                 continue
-            if kind is A.RunTask:
+            if kind is action.RunTask:
                 self._run_task(entry, act)
                 continue
             if kind in _UNBLOCKING:
                 reschedule = True
-            if kind is A.Enqueue:
+            if kind is action.Enqueue:
                 self.scheduler.enqueue(name, act.task, act.hosts, act.avoid)
-            elif kind is A.Release:
+            elif kind is action.Release:
                 self._release(name, act.task, act.host)
-            elif kind is A.Dequeue:
+            elif kind is action.Dequeue:
                 self.scheduler.dequeue(name, act.task)
-            elif kind is A.SendInputs:
+            elif kind is action.SendInputs:
                 self.send(act.host, link.more_inputs(name, act.task, act.attempt, act.inputs,
                                                      act.done))
-            elif kind is A.KillTask:
+            elif kind is action.KillTask:
                 self.send(act.host, link.kill_task(name, act.task, act.attempt))
-            elif kind is A.StageDone:
+            elif kind is action.StageDone:
                 entry.record["stage_results"][act.stage] = act.results
-            elif kind is A.JobFinished:
+            elif kind is action.JobFinished:
                 self._finished(entry, act)
         if entry.coordinator is not None and entry.coordinator.dirty:
             self._dirty[name] = entry
@@ -305,7 +305,7 @@ class Master:
         if node is not None:
             node.running.pop((job, task), None)
 
-    def _run_task(self, entry: JobEntry, act: A.RunTask) -> None:
+    def _run_task(self, entry: JobEntry, act: action.RunTask) -> None:
         node = self.cluster.node(act.host)
         message = act.message
         if node is None or node.link is None:
@@ -317,7 +317,7 @@ class Master:
         node.running[(entry.name, message["task"])] = message["attempt"]
         node.link.send(message)
 
-    def _finished(self, entry: JobEntry, act: A.JobFinished) -> None:
+    def _finished(self, entry: JobEntry, act: action.JobFinished) -> None:
         coordinator = entry.coordinator
         entry.record.update(status=act.status, end=time.time(), reason=act.reason,
                             results=act.results, pipeline=coordinator.stage_counts())
