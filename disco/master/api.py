@@ -17,6 +17,7 @@ raise, `disco.httperrors.render_errors` answers. Our additions:
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -154,7 +155,7 @@ async def parameters(request: web.Request) -> web.StreamResponse:
 async def rawevents(request: web.Request) -> web.StreamResponse:
     entry = known_job(request)
     events = master_of(request).events
-    events.flush(entry.name)
+    await events.flush_async(entry.name)
     return await serve_file(request, events.job_dir(entry.name), "events")
 
 
@@ -165,7 +166,8 @@ async def jobevents(request: web.Request) -> web.Response:
         num = min(int(request.query.get("num", "10")), 1000)
     except ValueError:
         raise RequestError("num must be an integer") from None
-    found = master_of(request).events.read(entry.name, num, request.query.get("filter", ""))
+    found = await master_of(request).events.read_async(entry.name, num,
+                                                       request.query.get("filter", ""))
     return web.Response(text=json.dumps(found), content_type="text/plain")
 
 
@@ -304,12 +306,14 @@ routes.post("/disco/ctrl/gc_whitelist")(_listing("gc_blacklist", False))
 
 @routes.get("/disco/ctrl/get_blacklist")
 async def get_blacklist(request: web.Request) -> web.Response:
-    return reply(request.app["config_file"].load()["blacklist"])
+    config = await asyncio.to_thread(request.app["config_file"].load)
+    return reply(config["blacklist"])
 
 
 @routes.get("/disco/ctrl/get_gc_blacklist")
 async def get_gc_blacklist(request: web.Request) -> web.Response:
-    return reply(request.app["config_file"].load()["gc_blacklist"])
+    config = await asyncio.to_thread(request.app["config_file"].load)
+    return reply(config["gc_blacklist"])
 
 
 @routes.get("/disco/ctrl/settings")

@@ -118,6 +118,7 @@ async def _lifecycle(app: web.Application):
     master.events.flush_all()
     await master.drain()
     await master.store.close()
+    master.events.close()  # the lines drain added, then the writer thread ends
 
 
 async def _stop_nodes(app: web.Application) -> None:
@@ -145,7 +146,7 @@ async def _timer_loop(master: Master) -> None:
             master.tick(now)
             master.flush_tasks()
             if now - last_flush >= flush_every:
-                master.events.flush_all()
+                await master.events.flush_all_async()
                 last_flush = now
             for peer in check_links(master.cluster.nodes(), now, heartbeat, node_timeout,
                                     stalled):

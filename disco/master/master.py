@@ -329,7 +329,7 @@ class Master:
         # the job shows its final status once the store has it: a master killed right after
         # a client saw "ready" must not resume (and re-run) the job
         entry.record["status"] = "active"
-        self.events.flush(entry.name)
+        self.events.flush_soon(entry.name)
         self._persist_tasks(entry)
         self.flush_tasks()
         self.background(self._record_final(entry, act.status))
@@ -355,7 +355,7 @@ class Master:
             self.events.add(entry.name, "master",
                             f"ERROR: Job {entry.name} failed to save results to tag://{tag}: {exc}")
             entry.record.update(status="dead", reason=f"saving results failed: {exc}")
-        self.events.flush(entry.name)
+        await self.events.flush_async(entry.name)
         await self.store.save_job(dict(entry.record))
         entry.finished.set()
 
