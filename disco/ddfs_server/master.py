@@ -189,6 +189,15 @@ class DdfsMaster:
         result = await self.tags.put_attr(name, attr, value, parse_token(request))
         return web.json_response(result)
 
+    async def put_tag_urls(self, name: str, urls: list) -> None:
+        """Set tag `name`'s urls as `PUT /ddfs/tag/<name>` with no token does (the master's own
+        tags, e.g. a job's saved results); raises a TagError as that request would answer."""
+        problem = tag_name_problem(name)
+        if problem is not None:
+            raise tagmodel.InvalidTag(problem)
+        tagmodel.validate_attribute("ddfs:urls", len(json.dumps(urls)), urls)
+        await self.tags.put_attr(name, "ddfs:urls", urls, None)
+
     async def delete_tag(self, request: web.Request) -> web.Response:
         name, attr = self._tag_and_attr(request)
         if attr is None:

@@ -62,7 +62,7 @@ def make_app(settings: Any, start_nodes: bool = True) -> web.Application:
     httperrors.install(app)
     app.router.add_get(link.WS_PATH, node_socket)
     app.add_routes(api.routes)
-    ddfs_master.setup(app, settings, cluster)
+    master.put_tag = ddfs_master.setup(app, settings, cluster).put_tag_urls
     web_ui.setup(app, settings, master)
     _protect(app, settings)
     serverlimits.add_body_limit(app, settings, exempt=("/disco/job/", "/ddfs/"))

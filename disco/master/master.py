@@ -14,13 +14,13 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import aiohttp
 
 from disco.addresses import co_located
 from disco import httpauth, tls
-from disco.error import JobPackError
+from disco.error import DiscoError, JobPackError
 from disco.master import actions as action
 from disco.master import counters
 from disco.master.events import EventLogs
@@ -68,6 +68,8 @@ class Master:
         self.jobs: dict[str, JobEntry] = {}
         self.runtime = {"max_failure_rate": 100, "accept_new_jobs": 1}
         self.master_url = ""
+        #: coroutine (tag, urls) that sets a tag's urls: DDFS's own, wired by the app (no HTTP)
+        self.put_tag: Callable[[str, list], Awaitable[Any]] | None = None
         self.metrics = {"tasks_done": 0, "tasks_failed": 0, "task_seconds": 0.0}
         self._schedule_pending = False
         self._defer_schedule = False    # True while a node report is handled (node_message)
@@ -346,12 +348,11 @@ class Master:
         """Tag the blobs a saving job's last stage uploaded; results become the tag (§2.2)."""
         tag = f"disco:results:{entry.name}"
         try:
-            async with httpauth.client_session(self.settings) as http:
-                async with http.put(f"{self.master_url}/ddfs/tag/{tag}",
-                                    json=blob_url_lists(results)) as reply:
-                    reply.raise_for_status()
+            if self.put_tag is None:
+                raise DiscoError("this master has no DDFS")
+            await self.put_tag(tag, blob_url_lists(results))
             entry.record.update(status="ready", results=[f"tag://{tag}"])
-        except (aiohttp.ClientError, OSError) as exc:
+        except (DiscoError, OSError) as exc:
             self.events.add(entry.name, "master",
                             f"ERROR: Job {entry.name} failed to save results to tag://{tag}: {exc}")
             entry.record.update(status="dead", reason=f"saving results failed: {exc}")
