@@ -20,6 +20,7 @@ import os
 import pytest
 
 from disco.testing import DEFAULT_HOSTS, LocalCluster
+from disco.testing.inprocess import InProcessCluster
 
 #: Seconds a cluster may take to start (master up and every node connected).
 START_TIMEOUT = 60
@@ -72,12 +73,26 @@ def cluster(tmp_path, request, monkeypatch):
         local.stop()
 
 
+#: the tier of the shared clusters: "inprocess" (default: master and nodes on one event loop in
+#: the test process, disco/testing/inprocess.py) or "process" (DISCO_TEST_TIER=process: real
+#: master and node processes, as the `cluster` factory always starts)
+TIER = os.environ.get("DISCO_TEST_TIER", "inprocess")
+
+
 def start_session_cluster(tmp_path_factory, name: str, **kwargs) -> LocalCluster:
     # tmp_path_factory is per xdist worker, and LocalCluster picks free ports: each worker
     # process gets its own root and ports.
-    local = LocalCluster(tmp_path_factory.mktemp(name), **kwargs)
+    kind = InProcessCluster if TIER == "inprocess" else LocalCluster
+    local = kind(tmp_path_factory.mktemp(name), **kwargs)
     local.start(timeout=START_TIMEOUT)
     return local
+
+
+def check_invariants(local: LocalCluster) -> None:
+    """After each test on an in-process cluster: its master's and nodes' state is consistent
+    (no task both running and done, slot counts match, no orphan workers)."""
+    if isinstance(local, InProcessCluster):
+        local.check_invariants()
 
 
 def checked(local: LocalCluster) -> LocalCluster:
@@ -100,6 +115,7 @@ def shared_cluster(_shared_cluster, request, monkeypatch) -> LocalCluster:
     use_cluster_environment(monkeypatch, _shared_cluster)
     yield checked(_shared_cluster)
     print_logs_if_failed(request, _shared_cluster)
+    check_invariants(_shared_cluster)
 
 
 @pytest.fixture(scope="session")
@@ -116,3 +132,4 @@ def single_node_cluster(_single_node_cluster, request, monkeypatch) -> LocalClus
     use_cluster_environment(monkeypatch, _single_node_cluster)
     yield checked(_single_node_cluster)
     print_logs_if_failed(request, _single_node_cluster)
+    check_invariants(_single_node_cluster)
