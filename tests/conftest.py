@@ -58,10 +58,14 @@ def cluster(tmp_path, request, monkeypatch):
     """Factory: `cluster(hosts=DEFAULT_HOSTS, workers=2, settings=None, timeout=60)`."""
     started: list[LocalCluster] = []
 
+    # a test marked `inprocess` (it kills nothing) gets the in-process tier
+    kind = (InProcessCluster if request.node.get_closest_marker("inprocess") and TIER == "inprocess"
+            else LocalCluster)
+
     def start(hosts=DEFAULT_HOSTS, workers=2, settings=None, timeout=START_TIMEOUT,
               **kwargs) -> LocalCluster:
-        local = LocalCluster(tmp_path / f"cluster{len(started)}", hosts=hosts,
-                             workers=workers, settings=settings, **kwargs)
+        local = kind(tmp_path / f"cluster{len(started)}", hosts=hosts,
+                     workers=workers, settings=settings, **kwargs)
         started.append(local)
         local.start(timeout=timeout)
         use_cluster_environment(monkeypatch, local)
@@ -70,7 +74,10 @@ def cluster(tmp_path, request, monkeypatch):
     yield start
     for local in started:
         print_logs_if_failed(request, local)
-        local.stop()
+        try:
+            check_invariants(local)
+        finally:
+            local.stop()
 
 
 #: the tier of the shared clusters: "inprocess" (default: master and nodes on one event loop in
