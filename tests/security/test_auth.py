@@ -203,3 +203,27 @@ def test_jobs_and_ddfs_work_with_the_secret(env):
                        map_reader=chain_reader)
     assert dict(result_iterator(second.wait(timeout=120))) == results
     ddfs.delete(tag)
+
+
+def environment_map(line, params):
+    import hashlib
+    import os
+    hashes = {hashlib.sha256(v.encode()).hexdigest() for v in os.environ.values()}
+    yield params in hashes or "DISCO_SECRET" in os.environ, 0
+    yield os.environ.get("DISCO_JOB_TOKEN", "").startswith("job."), 1
+
+
+def test_workers_get_a_job_token_never_the_secret(env):
+    import hashlib
+    job = Job().run(input=["raw://one"], map=environment_map,
+                    params=hashlib.sha256(SECRET.encode()).hexdigest())
+    found = dict((key, value) for value, key in result_iterator(job.wait(timeout=120)))
+    assert found == {0: False, 1: True}
+    assert SECRET not in str(Job(name=job.name).jobinfo())
+
+
+def test_the_secret_and_token_are_never_logged(secure):
+    import pathlib
+    for log in pathlib.Path(secure.log_dir).iterdir():
+        text = log.read_text(errors="replace")
+        assert SECRET not in text and TOKEN not in text, log
