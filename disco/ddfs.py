@@ -30,7 +30,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator
 from disco import fileutils
 from disco import auth, tls
 from disco.comm import auth_header
-from disco.error import CommError
+from disco.error import CommError, InvalidTag
 from disco.settings import DiscoSettings
 from disco.urls import urlsplit, urltoken
 
@@ -39,10 +39,6 @@ unsafe_re = re.compile(r"[^A-Za-z0-9_\-@:]")
 CHUNK_SIZE = 64 * 1024 * 1024
 MAX_RECORD_SIZE = 1024 * 1024
 COPY_BUFFER = 1 << 20
-
-
-class InvalidTag(Exception):
-    pass
 
 
 # -- tag names ----------------------------------------------------------------------------
@@ -324,7 +320,9 @@ class DDFS:
                 continue
             seen.add(tag)
             try:
-                urls = self.get(tag, token=urltoken(tag) if token is None else token).get("urls", [])
+                urls = self.get(tag, token=urltoken(tag) if token is None else token).get(
+                    "urls", []
+                )
             except CommError as exc:
                 if ignore_missing and exc.code == 404:
                     continue

@@ -6,13 +6,16 @@ from typing import Any
 
 import aiohttp
 
+from disco.error import DiscoError
 from disco import httpauth
 
 log = logging.getLogger(__name__)
 
 
-class NodeCallFailed(Exception):
+class NodeCallFailed(DiscoError):
     """An internal call to a node failed (unreachable, timeout or an error status)."""
+
+    status = 502
 
 
 class NodeClient:

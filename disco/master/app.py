@@ -25,7 +25,7 @@ from aiohttp import web
 
 import disco.ddfs_server.master as ddfs_master
 import disco.web as web_ui
-from disco import auth, httpauth, tls
+from disco import auth, httperrors, httpauth, serverlimits, tls
 from disco.master import api
 from disco.master.config import ConfigFile
 from disco.master.events import EventLogs
@@ -59,11 +59,13 @@ def make_app(settings: Any, start_nodes: bool = True) -> web.Application:
     app["settings"] = settings
     app["config_file"] = ConfigFile(settings.get_path("DISCO_MASTER_CONFIG"))
     app["start_nodes"] = start_nodes
+    httperrors.install(app)
     app.router.add_get(link.WS_PATH, node_socket)
     app.add_routes(api.routes)
     ddfs_master.setup(app, settings, cluster)
     web_ui.setup(app, settings, master)
     _protect(app, settings)
+    serverlimits.add_body_limit(app, settings, exempt=("/disco/job/", "/ddfs/"))
     app.cleanup_ctx.append(_lifecycle)
     return app
 
@@ -181,10 +183,15 @@ async def serve(settings: Any, stop: asyncio.Event | None = None) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     app = make_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = serverlimits.runner(app, settings, "master", handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.get_str("DISCO_MASTER_HOST"), settings.get_int("DISCO_PORT"),
-                       reuse_address=True, ssl_context=tls.server_context(settings))
+    site = web.TCPSite(
+        runner,
+        settings.get_str("DISCO_MASTER_HOST"),
+        settings.get_int("DISCO_PORT"),
+        reuse_address=True,
+        ssl_context=tls.server_context(settings),
+    )
     await site.start()
     log.info("master listening on %s", app["master"].master_url)
     if not app["secret"] and auth.exposed_hosts([settings.get_str("DISCO_MASTER_HOST")]):

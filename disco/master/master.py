@@ -18,13 +18,15 @@ from typing import Any
 
 import aiohttp
 
+from disco.addresses import co_located
 from disco import httpauth, tls
 from disco.error import JobPackError
 from disco.master import actions as A
+from disco.master import counters
 from disco.master.events import EventLogs
 from disco.master.grouping import DirOutput, output_from_input, url_host
 from disco.master.jobs import JobCoordinator, JobOptions, RetryPolicy, SpeculationPolicy
-from disco.master.nodes import Cluster, co_located
+from disco.master.nodes import Cluster
 from disco.master.scheduler import Scheduler
 from disco.master.store import Store
 from disco.protocol import cluster as link
@@ -236,8 +238,12 @@ class Master:
 
     def _retry_policy(self) -> RetryPolicy:
         s = self.settings
-        return RetryPolicy(s.get_float("DISCO_RETRY_SLEEP_UNIT"), s.get_float("DISCO_RETRY_SLEEP_MAX"),
-                           s.get_float("DISCO_RETRY_SLEEP_RANDOM"), self.runtime["max_failure_rate"])
+        return RetryPolicy(
+            s.get_float("DISCO_RETRY_SLEEP_UNIT"),
+            s.get_float("DISCO_RETRY_SLEEP_MAX"),
+            s.get_float("DISCO_RETRY_SLEEP_RANDOM"),
+            self.runtime["max_failure_rate"],
+        )
 
     def _speculation_policy(self) -> SpeculationPolicy:
         s = self.settings
@@ -503,7 +509,8 @@ class Master:
         if op == link.TASK_DONE:
             self._count(node, "job_ok")
             acts = coordinator.task_done(message["task"], message["attempt"], host,
-                                         message["results"], now)
+                                         message["results"], now,
+                                         counters.sanitize(message.get("counters")))
             if acts:
                 task = coordinator.tasks[message["task"]]
                 if task.start is not None:

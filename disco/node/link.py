@@ -17,13 +17,14 @@ import aiohttp
 
 from disco import __version__, auth
 from disco.protocol import cluster
+from disco.error import DiscoError
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict], Awaitable[None] | None]
 
 
-class LinkRejected(Exception):
+class LinkRejected(DiscoError):
     """The master answered `reject`."""
 
 

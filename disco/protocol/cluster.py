@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from disco.error import ProtocolError
+
 #: websocket path on the master that nodes connect to
 WS_PATH = "/internal/node/ws"
 
@@ -63,7 +65,7 @@ FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
 }
 
 
-class LinkProtocolError(ValueError):
+class LinkProtocolError(ProtocolError, ValueError):
     """A websocket message that is not valid JSON or does not match its op's fields."""
 
 
@@ -122,8 +124,15 @@ def event(job: str, message: str) -> dict:
     return {"op": EVENT, "job": job, "message": message}
 
 
-def task_done(job: str, task: int, attempt: int, results: list) -> dict:
-    return {"op": TASK_DONE, "job": job, "task": task, "attempt": attempt, "results": results}
+def task_done(job: str, task: int, attempt: int, results: list,
+              counters: dict | None = None) -> dict:
+    """`counters`: the attempt's ``{group: {name: value}}`` (docs/counters.md), left out
+    when the worker reported none."""
+    message = {"op": TASK_DONE, "job": job, "task": task, "attempt": attempt,
+               "results": results}
+    if counters:
+        message["counters"] = counters
+    return message
 
 
 def task_failed(job: str, task: int, attempt: int, kind: str, message: str) -> dict:

@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from disco import auth, tls
 from disco.cli.daemon import tail
+from disco.error import DiscoError
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ FAST_SETTINGS: dict[str, Any] = {
 }
 
 
-class ClusterError(RuntimeError):
+class ClusterError(DiscoError, RuntimeError):
     """The cluster did not start or stop as expected (the message includes log tails)."""
 
 
@@ -80,7 +81,7 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def free_port(hosts: Iterable[str], avoid: Iterable[int] = ()) -> int:
+def free_port(hosts: Iterable[str] = ("127.0.0.1",), avoid: Iterable[int] = ()) -> int:
     """A port the OS considers free that is also free on every address in `hosts`."""
     hosts, avoid = list(hosts), set(avoid)
     for _attempt in range(200):
@@ -336,7 +337,8 @@ class LocalCluster:
     def save_config(self, table: list[list[str]]) -> None:
         """POST /disco/ctrl/save_config_table; the master then starts the nodes."""
         reply = http_post(f"{self.master_url}/disco/ctrl/save_config_table",
-                          json.dumps(table).encode(), headers=self.headers, cafile=self.env.get("DISCO_TLS_CA"))
+                          json.dumps(table).encode(), headers=self.headers,
+                          cafile=self.env.get("DISCO_TLS_CA"))
         if json.loads(reply) != "table saved!":
             raise ClusterError(f"save_config_table answered {reply!r}")
 

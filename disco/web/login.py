@@ -34,7 +34,8 @@ FORM = """<!DOCTYPE html>
 <code>DISCO_SECRET</code>).</p>{error}
 <form method="post" action="/_login">
 <input type="hidden" name="next" value="{next}">
-<label>Secret <input type="password" name="secret" autofocus autocomplete="current-password"></label>
+<label>Secret
+<input type="password" name="secret" autofocus autocomplete="current-password"></label>
 <button type="submit">Log in</button></form></main></body></html>
 """
 
