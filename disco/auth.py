@@ -176,8 +176,11 @@ def default_credential(environ: Mapping[str, str] | None = None) -> ClientCreden
 def _find_credential(environ: Mapping[str, str]) -> ClientCredential:
     from disco.settings import DiscoSettings  # settings imports nothing of ours but error
     settings = DiscoSettings()
-    secret = load_secret(settings)
-    token = client_token(secret) if secret else environ.get(JOB_TOKEN_VAR) or None
+    # a worker uses the token its node gave it, whatever secret file its user may have
+    token = environ.get(JOB_TOKEN_VAR) or None
+    if token is None:
+        secret = load_secret(settings)
+        token = client_token(secret) if secret else None
     ports = {int(settings["DISCO_PORT"]), int(settings["DDFS_PUT_PORT"])}
     return ClientCredential(token, str(settings["DISCO_MASTER"]), ports)
 

@@ -227,3 +227,17 @@ def test_the_secret_and_token_are_never_logged(secure):
     for log in pathlib.Path(secure.log_dir).iterdir():
         text = log.read_text(errors="replace")
         assert SECRET not in text and TOKEN not in text, log
+
+
+def test_the_embedded_default_shape_with_a_secret(cluster):
+    """Master plus a co-located node on localhost (what `disco start` runs by default)."""
+    local = cluster(hosts=("localhost",), settings={"DISCO_SECRET": SECRET})
+    ddfs = DDFS()
+    tag = f"test:secure:local:{uuid.uuid4().hex[:8]}"
+    ddfs.push(tag, [(BytesIO(b"x y x\n"), "one")])
+    job = Job().run(input=[f"tag://{tag}"], map=wordcount.fun_map, reduce=wordcount.fun_reduce)
+    assert dict(result_iterator(job.wait(timeout=120))) == {b"x": 2, b"y": 1}
+    status, text, _ = call(f"{local.master_url}/disco/ctrl/jobinfo?name={job.name}")
+    assert status == 401 and b"DISCO_SECRET" in text
+    status, _, _ = call(f"http://localhost:{local.put_port}/ddfs/internal/df")
+    assert status == 401
