@@ -24,7 +24,7 @@ import stat
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from disco.error import ConfigError, DiscoError
+from disco.error import ConfigError
 
 #: the worker's environment variable carrying its job token
 JOB_TOKEN_VAR = "DISCO_JOB_TOKEN"
@@ -35,12 +35,6 @@ SECRET_BYTES = 32
 #: what a refusal tells the client to do
 HOW_TO = ("set DISCO_SECRET (or DISCO_SECRET_FILE) to the cluster's secret; Disco 0.5.4's "
           "client: DISCO_MASTER=http://host:port/_secret/<token> (`disco secret --token`)")
-
-
-class AuthError(DiscoError):
-    """A request without the cluster's credential (HTTP 401)."""
-
-    status = 401
 
 
 class SecretFileError(ConfigError):

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any, Awaitable, Callable, Iterable
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
@@ -80,6 +82,7 @@ def auth_middleware(secret: str, exempt: Iterable[str] = (), login_path: str | N
     verifier = auth.Verifier(secret)
     csrf = csrf_token(secret)
     exempt = tuple(exempt)
+    refusals = RefusalLog()
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -95,9 +98,8 @@ def auth_middleware(secret: str, exempt: Iterable[str] = (), login_path: str | N
         kind = verifier.kind(token)
         if kind is None:
             if login_path and wants_html(request):
-                raise web.HTTPSeeOther(f"{login_path}?next={request.path_qs}")
-            log.info("refused %s %s from %s: %s", request.method, path, request.remote,
-                     "bad token" if token else "no token")
+                raise web.HTTPSeeOther(f"{login_path}?next={quote(request.path_qs)}")
+            refusals.note(request, "bad token" if token else "no token")
             return refuse(401, f"this Disco cluster requires its secret: {auth.HOW_TO}")
         if kind == "job" and not _job_may(request.method, path):
             return refuse(403, f"a job token may not {request.method} {path}: use the "
@@ -110,6 +112,21 @@ def auth_middleware(secret: str, exempt: Iterable[str] = (), login_path: str | N
         return await handler(request)
 
     return check
+
+
+class RefusalLog:
+    """Refused requests, logged at most once per `interval` s (a scan must not flood the log)."""
+
+    def __init__(self, interval: float = 10.0) -> None:
+        self.interval, self.last, self.count = interval, 0.0, 0
+
+    def note(self, request: web.Request, why: str) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            log.warning("refused %s %s from %s (%s); %d refused since the last report",
+                        request.method, request.path, request.remote, why, self.count)
+            self.last, self.count = now, 0
 
 
 def _job_may(method: str, path: str) -> bool:
