@@ -92,6 +92,7 @@ def endpoints(cluster) -> list[tuple[str, str, str, bytes | None]]:
         ("node data server", "GET", f"{node}:{cluster.port}/ddfs/vol0/none", None),
         ("node PUT server", "POST", f"{node}:{cluster.put_port}/ddfs/internal/delete", delete),
         ("node PUT server", "PUT", f"{node}:{cluster.put_port}/ddfs/vol0/blob/x", b"data"),
+        ("node link", "GET", f"{master}{link.WS_PATH}", None),
         ("web UI", "GET", f"{master}/", None),
         ("web UI", "GET", f"{master}/openapi.json", None),
     ]
@@ -107,8 +108,8 @@ def test_every_family_refuses_requests_without_the_secret(secure):
 
 def test_every_family_accepts_our_token(secure):
     for family, method, url, body in endpoints(secure):
-        if method != "GET":
-            continue  # state changes are exercised by the job below
+        if method != "GET" or family == "node link":
+            continue  # state changes: the job below; the link: its challenge (nodes connect)
         status, text, _ = call(url, method, body, BEARER)
         assert status in (200, 404), (family, url, status, text)
         assert b"DISCO_SECRET" not in text
