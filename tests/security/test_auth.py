@@ -242,3 +242,16 @@ def test_the_embedded_default_shape_with_a_secret(cluster):
     assert status == 401 and b"DISCO_SECRET" in text
     status, _, _ = call(f"http://localhost:{local.put_port}/ddfs/internal/df")
     assert status == 401
+
+
+def test_command_lines_send_the_secret(secure):
+    import subprocess
+    import sys
+    env = secure.client_env()
+    for argv in ([sys.executable, "-m", "disco", "nodeinfo"],
+                 [sys.executable, "-m", "disco.cli.ddfs", "ls"]):
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, (argv, done.stderr)
+        stranger = {k: v for k, v in env.items() if k != "DISCO_SECRET"}
+        refused = subprocess.run(argv, env=stranger, capture_output=True, text=True, timeout=60)
+        assert refused.returncode != 0 and "DISCO_SECRET" in refused.stderr, (argv, refused)
