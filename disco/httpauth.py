@@ -43,8 +43,10 @@ CSRF_HEADER = "X-Disco-CSRF"
 URL_TOKEN = "disco_url_token"
 #: methods that change nothing (no CSRF check, allowed to job tokens)
 SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
-#: where a job token may write: DDFS (workers push blobs and tag their outputs)
+#: where a job token may write (POST/PUT): DDFS blobs and tags (workers push and tag
+#: outputs); never DELETE, DDFS's control and node-internal endpoints, or a GET that acts
 JOB_WRITE_PREFIXES = ("/ddfs/",)
+JOB_FORBIDDEN_PREFIXES = ("/ddfs/ctrl/gc_start", "/ddfs/internal/")
 
 
 def csrf_token(secret: str) -> str:
@@ -130,7 +132,10 @@ class RefusalLog:
 
 
 def _job_may(method: str, path: str) -> bool:
-    return method in SAFE_METHODS or path.startswith(JOB_WRITE_PREFIXES)
+    if path.startswith(JOB_FORBIDDEN_PREFIXES):
+        return False
+    return method in SAFE_METHODS or (method in ("POST", "PUT") and
+                                      path.startswith(JOB_WRITE_PREFIXES))
 
 
 async def _prefixed(request: web.Request, verifier: auth.Verifier) -> web.StreamResponse:

@@ -184,6 +184,11 @@ def test_a_job_token_reads_but_cannot_submit(secure):
     status, text, _ = call(f"{secure.master_url}/disco/job/new", "POST", b"x",
                            {"Authorization": f"Bearer {token}"})
     assert status == 403 and b"DISCO_SECRET" in text
+    for method, path in (("DELETE", "/ddfs/tag/some-tag"), ("GET", "/ddfs/ctrl/gc_start"),
+                         ("POST", "/disco/ctrl/kill_job")):
+        status, _, _ = call(f"{secure.master_url}{path}", method, b'"x"' if method == "POST"
+                            else None, {"Authorization": f"Bearer {token}"})
+        assert status == 403, (method, path, status)
     forged = token[:-4] + "0000"
     status, _, _ = call(f"{secure.master_url}/disco/ctrl/joblist",
                         headers={"Authorization": f"Bearer {forged}"})
