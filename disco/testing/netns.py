@@ -57,6 +57,14 @@ NETNS_SETTINGS: dict[str, Any] = {
 }
 
 
+#: a client in the master namespace: the node info, with the cluster's credential if any
+NODEINFO = """import json, urllib.request
+from disco import auth
+url = {url!r}
+request = urllib.request.Request(url, headers=auth.client_headers(url))
+print(json.dumps(json.load(urllib.request.urlopen(request, timeout=5))))"""
+
+
 def unavailable() -> str | None:
     """Why namespace hosts cannot be made here, or None when they can."""
     if sys.platform != "linux":
@@ -332,10 +340,7 @@ class NetnsCluster:
         return json.loads(out.strip().splitlines()[-1])
 
     def nodeinfo(self) -> dict:
-        return self.python("import json, urllib.request\nfrom disco import auth\n"
-                           f"url = {self.master_url!r} + '/disco/ctrl/nodeinfo'\n"
-                           "request = urllib.request.Request(url, headers=auth.client_headers(url))\n"
-                           "print(json.dumps(json.load(urllib.request.urlopen(request, timeout=5))))",
+        return self.python(NODEINFO.format(url=f"{self.master_url}/disco/ctrl/nodeinfo"),
                            timeout=30)
 
     def connected(self) -> set[str]:
