@@ -154,6 +154,8 @@ def remote_settings(settings: Any) -> list[str]:
         if any(word in name for word in SECRET_WORDS) or name in ("DISCO_NODE_PYTHON",
                                                                    "DISCO_SSH_OPTIONS"):
             continue
+        if name.startswith("DISCO_TLS_"):  # file paths of the node's own machine
+            continue
         value = settings.get(name)
         if value is not None and value != "":
             pairs.append(f"{name}={value}")

@@ -353,6 +353,12 @@ def build_openapi(version: str, extra_paths: dict[str, Any] | None = None) -> di
             "schemas": SCHEMAS,
             "securitySchemes": {"ddfsToken": {
                 "type": "http", "scheme": "basic",
-                "description": 'Authorization: Basic base64("token:<TOKEN>")'}},
+                "description": 'Authorization: Basic base64("token:<TOKEN>")'},
+                "clusterToken": {
+                    "type": "http", "scheme": "bearer",
+                    "description": "Only on a cluster with a secret (docs/security.md): "
+                                   "Authorization: Bearer <client token>, or X-Disco-Auth "
+                                   "beside a DDFS token, or the /_secret/<token>/ URL prefix; "
+                                   "every endpoint answers 401 without it."}},
         },
     }
