@@ -28,7 +28,7 @@ from itertools import chain
 from typing import IO, Any, Iterable, Iterator
 from zipfile import ZIP_DEFLATED, ZipFile
 
-from disco.error import DataError
+from disco.error import DataError, DiscoError
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,8 @@ class DiscoOutputStream_v1:
         #: uncompressed bytes in the pending hunk
         self.hunk_size = 0
         self._hunk: list[bytes] = []
+        #: records written so far (counted per hunk, for the task's counters)
+        self.records = 0
 
     def add(self, k: Any, v: Any) -> None:
         # append() inlined: this is the hot path of every map and reduce output.
@@ -105,6 +107,7 @@ class DiscoOutputStream_v1:
     def flush(self) -> None:
         """Write the pending records as one hunk (an empty hunk if there are none)."""
         payload = b"".join(self._hunk)
+        self.records += len(self._hunk)
         self._hunk = []
         self.hunk_size = 0
         self._write_hunk(payload)
@@ -436,7 +439,7 @@ class NonBlockingInput:
         return spent, data
 
 
-class Wait(Exception):
+class Wait(DiscoError):
     """Raised by file objects when reading would block; retry after ``retry_after`` s."""
 
     retry_after: float = 1

@@ -30,7 +30,9 @@ class _PlainFileResponse(web.FileResponse):
     blobs that would be a different file (and break `Range` offsets and sizes), so it is turned off.
     """
 
-    def _get_file_path_stat_encoding(self, accept_encoding: str) -> tuple[Any, os.stat_result, None]:
+    def _get_file_path_stat_encoding(
+        self, accept_encoding: str
+    ) -> tuple[Any, os.stat_result, None]:
         path: pathlib.Path = self._path
         st = path.stat()
         return (path if _is_regular(st) else None), st, None

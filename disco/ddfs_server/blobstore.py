@@ -14,15 +14,17 @@ import time
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from disco.ddfs_server.names import (PARTIAL_PREFIX, VOLUME_RE, InvalidName, hexhash,
-                                     parse_objname, parse_timestamp)
+from disco.ddfs_server.names import (PARTIAL_PREFIX, VOLUME_RE, InvalidName, parse_objname,
+                                     parse_timestamp)
+from disco.urls import hexhash
+from disco.error import DiscoError
 
 log = logging.getLogger(__name__)
 KINDS = ("blob", "tag")
 TRASH_PREFIX = "!trash."
 
 
-class ObjectExists(Exception):
+class ObjectExists(DiscoError):
     """An object with this name is already stored; DDFS objects are never overwritten."""
 
 

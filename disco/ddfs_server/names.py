@@ -12,6 +12,9 @@ import re
 import time
 from dataclasses import dataclass
 
+from disco.urls import hexhash
+from disco.error import DiscoError
+
 #: characters allowed in tag and blob names (Disco's ``unsafe_re`` complement)
 NAME_RE = re.compile(r"^[A-Za-z0-9_\-@:]+$")
 #: the longest name Disco accepts
@@ -32,7 +35,7 @@ VOLUME_RE = re.compile(r"^vol\d+$")
 PARTIAL_PREFIX = "!partial"
 
 
-class InvalidName(ValueError):
+class InvalidName(DiscoError, ValueError):
     """A tag or blob name is outside Disco's alphabet or length limits."""
 
 
@@ -53,11 +56,6 @@ def tag_name_problem(name: str) -> str | None:
     if len(name) > MAX_TAG_NAME_LENGTH:
         return f"Invalid tag: names are at most {MAX_TAG_NAME_LENGTH} characters long."
     return None
-
-
-def hexhash(text: str) -> str:
-    """First byte of md5(text) as two lowercase hex digits (Disco's ``hexhash``)."""
-    return hashlib.md5(text.encode("utf-8")).hexdigest()[:2]
 
 
 def blob_prefix(name: str) -> str:

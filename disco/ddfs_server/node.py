@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from disco import httpauth
 from disco.ddfs_server import blobstore
 from disco.ddfs_server.config import DdfsConfig
 from disco.ddfs_server.limits import TransferLimiter
@@ -33,6 +34,7 @@ class DdfsNode:
     """One node's DDFS storage and its HTTP handlers."""
 
     def __init__(self, settings: Any, host: str, ddfs_data: str) -> None:
+        self.settings = settings
         self.config = DdfsConfig.from_settings(settings)
         self.host, self.root = host, ddfs_data
         c = self.config
@@ -48,7 +50,7 @@ class DdfsNode:
         if self._session is None or self._session.closed:
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=5,
                                             sock_read=self.config.ddfs_node_timeout)
-            self._session = aiohttp.ClientSession(timeout=timeout)
+            self._session = httpauth.client_session(self.settings, timeout=timeout)
         return self._session
 
     async def close(self, _app: web.Application | None = None) -> None:

@@ -1,7 +1,8 @@
 """REST handlers of ``/disco/...`` (DISCO.md §3.1), plus our snapshot API and ``/metrics``.
 
 Layer 2: parse the request, call the `Master`, serialise Disco's JSON shape. Malformed bodies get
-a 400 with a message, unknown jobs a 404, never a 500. Our additions:
+a 400 with a message (`RequestError`), unknown jobs a 404 (`NotFound`), never a 500: handlers
+raise, `disco.httperrors.render_errors` answers. Our additions:
 
 * ``GET /disco/ctrl/jobtasks?name=J`` -> ``{"job": J, "status": s, "start": t, "end": t|null,
   "tasks": [{"task": id, "stage": s, "group": [label, host|null], "host": h|null,
@@ -9,7 +10,10 @@ a 400 with a message, unknown jobs a 404, never a 500. Our additions:
   "attempts": n, "failures": n}, ...]}`` (times are Unix seconds), for a timeline view;
 * ``jobinfo`` of a dead job has ``"reason"``: which task failed, on which node, and the
   error (the worker's traceback), or who killed it;
-* ``GET /metrics``: Prometheus text (jobs by status, tasks running/queued, task seconds, failures).
+* ``GET /disco/ctrl/counters?name=J[&tasks=1]``: the job's counters per stage and in total
+  (docs/counters.md);
+* ``GET /metrics``: Prometheus text (jobs by status, tasks running/queued, task seconds, failures,
+  each job's counters).
 """
 from __future__ import annotations
 
@@ -21,19 +25,14 @@ from typing import Any
 from aiohttp import web
 
 from disco import __version__
-from disco.error import JobPackError
-from disco.master.config import ConfigTableError
+from disco.error import JobPackError, NotFound, RequestError
+from disco.master import counters
 from disco.master.events import format_timestamp
 from disco.serving import serve_file
 
 log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
-
-
-class BadRequest(web.HTTPBadRequest):
-    def __init__(self, message: str) -> None:
-        super().__init__(text=json.dumps(message), content_type="application/json")
 
 
 def reply(value: Any) -> web.Response:
@@ -48,13 +47,13 @@ async def json_body(request: web.Request) -> Any:
     try:
         return json.loads(await request.read())
     except (ValueError, UnicodeDecodeError):
-        raise BadRequest("request body is not valid JSON") from None
+        raise RequestError("request body is not valid JSON") from None
 
 
 async def jobname_body(request: web.Request) -> str:
     name = await json_body(request)
     if not isinstance(name, str):
-        raise BadRequest("expected a JSON string: the job name")
+        raise RequestError("expected a JSON string: the job name")
     return name
 
 
@@ -62,8 +61,7 @@ def known_job(request: web.Request, name: str | None = None):
     name = request.query.get("name", "") if name is None else name
     entry = master_of(request).jobs.get(name)
     if entry is None:
-        raise web.HTTPNotFound(text=json.dumps(f"unknown job {name!r}"),
-                               content_type="application/json")
+        raise NotFound(f"unknown job {name!r}")
     return entry
 
 
@@ -165,7 +163,7 @@ async def jobevents(request: web.Request) -> web.Response:
     try:
         num = min(int(request.query.get("num", "10")), 1000)
     except ValueError:
-        raise BadRequest("num must be an integer") from None
+        raise RequestError("num must be an integer") from None
     found = master_of(request).events.read(entry.name, num, request.query.get("filter", ""))
     return web.Response(text=json.dumps(found), content_type="text/plain")
 
@@ -175,7 +173,7 @@ async def get_results(request: web.Request) -> web.Response:
     body = await json_body(request)
     if (not isinstance(body, list) or len(body) != 2 or not isinstance(body[0], (int, float))
             or not isinstance(body[1], list) or not all(isinstance(n, str) for n in body[1])):
-        raise BadRequest("expected [timeout_ms, [jobname, ...]]")
+        raise RequestError("expected [timeout_ms, [jobname, ...]]")
     master = master_of(request)
     await master.wait_any(body[1], body[0] / 1000.0)
     answers = []
@@ -195,8 +193,7 @@ async def get_stageresults(request: web.Request) -> web.Response:
     stage = request.query.get("stage", "")
     results = (entry.record.get("stage_results") or {}).get(stage)
     if results is None:
-        raise web.HTTPNotFound(text=json.dumps(f"stage {stage!r} of {entry.name} is not finished"),
-                               content_type="application/json")
+        raise NotFound(f"stage {stage!r} of {entry.name} is not finished")
     return reply(results)
 
 
@@ -243,6 +240,28 @@ async def jobtasks(request: web.Request) -> web.Response:
                   "end": entry.record["end"], "tasks": tasks})
 
 
+@routes.get("/disco/ctrl/counters")
+async def job_counters(request: web.Request) -> web.Response:
+    """Our addition: the job's counters per stage and in total (docs/counters.md);
+    ``tasks=1`` adds each task's."""
+    entry = known_job(request)
+    per_task = request.query.get("tasks", "") in ("1", "true", "yes")
+    return reply(await counters_of(master_of(request), entry, per_task))
+
+
+async def counters_of(master, entry, per_task: bool = False) -> dict:
+    """The counters summary of a job, from memory or (a job the master did not resume) the
+    store."""
+    coordinator = entry.coordinator
+    if coordinator is not None:
+        tasks = counters.from_coordinator(coordinator)
+        stages = [stage.name for stage in coordinator.stages]
+    else:
+        tasks = counters.from_rows(await master.store.load_tasks(entry.name))
+        stages = [row[0] for row in entry.record.get("pipeline") or []]
+    return counters.summarize(entry.name, entry.status, stages, tasks, per_task)
+
+
 # ---- nodes and configuration ---------------------------------------------------------------
 
 @routes.get("/disco/ctrl/nodeinfo")
@@ -260,10 +279,7 @@ async def load_config_table(request: web.Request) -> web.Response:
 @routes.post("/disco/ctrl/save_config_table")
 async def save_config_table(request: web.Request) -> web.Response:
     body = await json_body(request)
-    try:
-        request.app["config_file"].save_table(body)
-    except ConfigTableError as exc:
-        raise BadRequest(str(exc)) from None
+    request.app["config_file"].save_table(body)  # ConfigTableError: a 400 with Disco's text
     request.app["apply_config"]()
     return reply("table saved!")
 
@@ -272,7 +288,7 @@ def _listing(key: str, listed: bool):
     async def handler(request: web.Request) -> web.Response:
         host = await json_body(request)
         if not isinstance(host, str) or not host:
-            raise BadRequest("expected a JSON string: the host name")
+            raise RequestError("expected a JSON string: the host name")
         request.app["config_file"].set_listed(key, host, listed)
         request.app["apply_config"]()
         return reply("")
@@ -304,23 +320,22 @@ async def get_settings(request: web.Request) -> web.Response:
 async def save_settings(request: web.Request) -> web.Response:
     body = await json_body(request)
     if not isinstance(body, dict):
-        raise BadRequest("expected a JSON object of settings")
+        raise RequestError("expected a JSON object of settings")
     values: dict[str, int] = {}
     for key, value in body.items():
         if key not in ("max_failure_rate", "accept_new_jobs"):
-            raise BadRequest(f"unknown setting {key!r}")
+            raise RequestError(f"unknown setting {key!r}")
         try:
             values[key] = int(str(value))
         except ValueError:
-            raise BadRequest(f"setting {key!r} must be an integer") from None
+            raise RequestError(f"setting {key!r} must be an integer") from None
     master_of(request).set_runtime(values)
     return reply("Settings saved")
 
 
 @routes.route("*", "/disco/ctrl/{op}")
 async def unknown_ctrl(request: web.Request) -> web.Response:
-    raise web.HTTPNotFound(text=json.dumps(f"unknown operation {request.match_info['op']!r}"),
-                           content_type="application/json")
+    raise NotFound(f"unknown operation {request.match_info['op']!r}")
 
 
 @routes.get("/disco/{path:.+}")
@@ -349,6 +364,22 @@ async def metrics(request: web.Request) -> web.Response:
               "# TYPE disco_task_seconds_total counter",
               f"disco_task_seconds_total {master.metrics['task_seconds']:.3f}",
               "# TYPE disco_nodes_connected gauge",
-              f"disco_nodes_connected {len(master.cluster.connected_hosts())}",
-              f"# generated {time.time():.0f}"]
+              f"disco_nodes_connected {len(master.cluster.connected_hosts())}"]
+    lines += counters.metric_lines(_job_totals(master))
+    lines.append(f"# generated {time.time():.0f}")
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+
+def _job_totals(master) -> list:
+    """Each job in memory with its summed counters (a job not resumed after a restart is
+    left out: its rows are in the store, and a scrape must not read them all)."""
+    jobs = []
+    for entry in master.jobs.values():
+        if entry.coordinator is not None:
+            tasks = counters.counted(counters.from_coordinator(entry.coordinator))
+            table: dict = {}
+            for task in tasks:
+                counters.add(table, task.counters)
+            if table:
+                jobs.append((entry.name, counters.with_derived(table)))
+    return sorted(jobs)

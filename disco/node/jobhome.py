@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import compileall
-import hashlib
 import io
 import json
 import logging
@@ -24,22 +23,19 @@ import stat
 import tempfile
 import zipfile
 from dataclasses import dataclass
+from typing import Callable
 
 import aiohttp
 
 from disco.error import DataError, JobPackError
 from disco.protocol import jobpack
+from disco.urls import hexhash
 
 log = logging.getLogger(__name__)
 
 MARKER = ".jobhome"
 JOBFILE = "jobfile"
 _FETCH_CHUNK = 1 << 20
-
-
-def hexhash(name: str) -> str:
-    """First byte of md5(name) as two lowercase hex digits (Disco's `hexhash`)."""
-    return hashlib.md5(name.encode("utf-8")).hexdigest()[:2]
 
 
 def job_home_path(disco_data: str, host: str, job: str) -> str:
@@ -68,9 +64,11 @@ class JobHomes:
     """Per-node cache of extracted job homes, keyed by job name."""
 
     def __init__(self, disco_data: str, host: str, http: aiohttp.ClientSession | None = None,
-                 jobpack_max: int = 1 << 30) -> None:
+                 jobpack_max: int = 1 << 30,
+                 session: Callable[[], aiohttp.ClientSession] = aiohttp.ClientSession) -> None:
         self.disco_data, self.host = disco_data, host
         self._http = http
+        self._new_session = session  # sends the cluster's token (disco.httpauth)
         self._jobpack_max = jobpack_max
         self._ready: dict[str, JobHome] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -117,7 +115,7 @@ class JobHomes:
     async def _fetch(self, url: str, target: str) -> None:
         """Stream the job pack at `url` into `target`."""
         if self._http is None:
-            self._http = aiohttp.ClientSession()
+            self._http = self._new_session()
         try:
             async with self._http.get(url) as response:
                 if response.status != 200:

@@ -16,7 +16,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from disco.node import counters
 from disco.protocol import cluster
+from disco.sysutil import format_duration
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +152,7 @@ class TaskSession:
         self.outputs: list[Output] = []
         self.failed_inputs: list[tuple[int, list[str]]] = []  # (input_id, urls): all replicas bad
         self.events: list[str] = []                            # event lines for the job log
+        self.counters: dict[str, dict[str, int]] = {}          # COUNTERS (docs/counters.md)
         self.started = time.monotonic()
         self.add_inputs(inputs, inputs_done)
 
@@ -243,6 +246,12 @@ class TaskSession:
         self.outputs.append(Output(label, location, size))
         return Reply("OK", "ok")
 
+    def _on_counters(self, payload: dict) -> Reply | Stop:
+        problem = counters.merge(self.counters, payload)
+        if problem:
+            return Stop(KIND_FATAL, problem, warn=True)
+        return Reply("OK", "ok")
+
     def _on_ping(self, _payload: Any) -> Reply:
         return Reply("OK", "pong")
 
@@ -270,15 +279,6 @@ class TaskSession:
 def is_message_name(name: str) -> bool:
     """False for text that cannot be a message name (stray output on the protocol channel)."""
     return bool(_NAME_RE.match(name))
-
-
-def format_duration(seconds: float) -> str:
-    """Disco's `disco:format_time`: H:MM:SS.mmm."""
-    ms_total = int(seconds * 1000)
-    hours, rest = divmod(ms_total, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    secs, ms = divmod(rest, 1000)
-    return f"{hours}:{minutes:02d}:{secs:02d}.{ms:03d}"
 
 
 # ---- payload schemas (Disco's json_validator specs); each returns a problem text or "" ------
@@ -336,7 +336,7 @@ _SCHEMAS = {
     "WORKER": _check_worker, "TASK": _check_string, "INPUT": _check_input,
     "INPUT_ERR": _check_input_err, "MSG": _check_string, "OUTPUT": _check_output,
     "PING": _check_anything, "DONE": _check_string, "ERROR": _check_string,
-    "FATAL": _check_string,
+    "FATAL": _check_string, "COUNTERS": counters.check,
 }
 
 _HANDLERS = {
@@ -344,5 +344,5 @@ _HANDLERS = {
     "INPUT": TaskSession._on_input, "INPUT_ERR": TaskSession._on_input_err,
     "MSG": TaskSession._on_msg, "OUTPUT": TaskSession._on_output, "PING": TaskSession._on_ping,
     "DONE": TaskSession._on_done, "ERROR": TaskSession._on_error,
-    "FATAL": TaskSession._on_fatal,
+    "FATAL": TaskSession._on_fatal, "COUNTERS": TaskSession._on_counters,
 }

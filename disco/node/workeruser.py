@@ -82,7 +82,7 @@ class WorkerUsers:
 
 def _give_tree(home: str, uid: int, gid: int) -> None:
     """chown the job home to the job's uid; the top directory 0700 keeps others out."""
-    for directory, dirs, files in os.walk(home):
+    for directory, _dirs, files in os.walk(home):
         os.chown(directory, uid, gid)
         for name in files:
             os.chown(os.path.join(directory, name), uid, gid, follow_symlinks=False)

@@ -37,16 +37,19 @@ from disco.error import CommError, DataError, InputNotFound
 from disco.fileutils import AtomicFile, DiscoOutput, Wait
 from disco.settings import DiscoSettings
 from disco.task import Task
-from disco.worker import channel, modutil
+from disco.worker import channel, counters, modutil
 from disco.worker.channel import (NO_REPLY, STRAY_CHUNK, Channel, MessageWriter,  # noqa: F401
                                   StrayOutput, drain_stray_output, flush_writers,
-                                  preopen_stdin)
+                                   preopen_stdin, wait_for_next_task)
+from disco.worker.counters import counter, increment_counter  # noqa: F401 - the job API
 from disco.worker.task_io import StreamCombiner, task_input_stream
 
 #: Longest a worker may wait for a reply from its node (three days, as Disco).
 DISCO_WORKER_MAX_TIME = 24 * 3600
 #: The task being run by this process (set by :meth:`Worker.main`).
 active_task = None
+#: set to ``1`` by the node when this worker may run further tasks of its job (worker reuse)
+REUSE_VARIABLE = 'DISCO_WORKER_REUSE'
 
 #: Name and contents of the launcher put at the root of every Python job home
 #: (docs/architecture.md "The Python worker executable").
@@ -99,7 +102,8 @@ class Worker(dict):
         return {'save_results': False,
                 'profile': False,
                 'required_files': {},
-                'required_modules': None}
+                'required_modules': None,
+                'worker_reuse': True}
 
     def getitem(self, key: str, job: Any, jobargs: dict, default: Any = None) -> Any:
         """Resolve ``key``: jobargs, then job attribute, then this dict, then default."""
@@ -135,7 +139,20 @@ class Worker(dict):
             relative = path.strip('/')
             if relative and relative not in paths:
                 paths.append(relative)
-        return {'PYTHONPATH': ':'.join(paths), 'LD_LIBRARY_PATH': 'lib'}
+        envs = {'PYTHONPATH': ':'.join(paths), 'LD_LIBRARY_PATH': 'lib'}
+        if not self.reuse_wanted(job, jobargs):
+            envs[REUSE_VARIABLE] = '0'  # the node then starts a process per task
+        return envs
+
+    def reuse_wanted(self, job: Any, jobargs: dict) -> bool:
+        """Worker reuse for this job: the ``worker_reuse`` parameter and the job's
+        ``DISCO_WORKER_REUSE`` setting (both on by default)."""
+        settings = getattr(job, 'settings', None)
+        try:
+            setting = settings.get_bool(REUSE_VARIABLE) if settings is not None else True
+        except Exception:  # noqa: BLE001 - an unparsable value: the default
+            setting = True
+        return bool(self.getitem('worker_reuse', job, jobargs, True)) and setting
 
     def jobhome(self, job: Any, **jobargs: Any) -> bytes:
         """:return: the job home zip, as bytes."""
@@ -234,6 +251,12 @@ class Worker(dict):
         add_job_paths()
         install_channel()
         code = cls.run_protocol()
+        # worker reuse (offered by our node for its forked Python workers only): after DONE,
+        # run the same job's next task in this process when the node sends NEXT; each task
+        # has its own protocol session, Task, job objects, directory and outputs, only module
+        # state (globals, imports, os.environ) carries over
+        while code == 0 and os.environ.get(REUSE_VARIABLE) == '1' and wait_for_next_task():
+            code = cls.run_protocol()
         os._exit(code)
 
     @classmethod
@@ -244,11 +267,13 @@ class Worker(dict):
         try:
             cls.send('WORKER', {'pid': os.getpid(), 'version': '1.1'})
             task = active_task = cls.get_task()
+            counters.reset()
             task.export_settings()
             job, jobargs = task.jobobjs
             job.worker.start(task, job, **jobargs)
             flush_writers()
             drain_stray_output()
+            counters.report(cls.send)
             cls.send('DONE')
             return 0
         except (DataError, EnvironmentError, MemoryError):
@@ -307,7 +332,9 @@ class Worker(dict):
         for label in sorted(self.outputs, key=_label_order):
             output = self.outputs[label]
             output.close()
-            self.send('OUTPUT', [output.label, output.path, output.size()])
+            size = output.size()
+            count_output(output, size)
+            self.send('OUTPUT', [output.label, output.path, size])
 
     def labelled_input_map(self, task: Any, inputs: Iterable) -> dict:
         """:return: ``{label: [[url, ...], ...]}``, index (dir://) inputs expanded."""
@@ -326,6 +353,27 @@ class Worker(dict):
             for replicas in replicas_list:
                 copy_replica(replicas, task, target)
         output.closed = True
+
+
+def count_output(output: 'BaseOutput', size: int) -> None:
+    """Engine counters of one closed output: its bytes and (when its record stream counts
+    them, per hunk) records, in total and per label."""
+    counters.engine('bytes_out', size)
+    counters.engine('outputs', 1)
+    label = str(output.label)
+    counters.count(counters.LABELS, label + '.bytes', size)
+    records = output_records(output)
+    if records is not None:
+        counters.engine('records_out', records)
+        counters.count(counters.LABELS, label + '.records', records)
+
+
+def output_records(output: Any) -> int | None:
+    """Records an output's last stream wrote, if it counts them (Disco's record format does)."""
+    file = getattr(output, 'file', None)
+    streams = getattr(file, 'fds', None) or [file]
+    records = getattr(streams[-1], 'records', None)
+    return records if isinstance(records, int) else None
 
 
 def _label_order(label: Any) -> tuple:
@@ -455,12 +503,17 @@ def copy_replica(replicas: list, task: Any, target: Any) -> None:
     """Copy the bytes of the first readable replica into ``target``."""
     errors = []
     for url in sorted(replicas, key=lambda u: local_path(u, task) is None):
+        copied = 0
         try:
             with open_bytes(url, task) as source:
                 while True:
                     block = source.read(1 << 20)
                     if not block:
+                        local = local_path(url, task) is not None
+                        counters.engine('bytes_local' if local else 'bytes_fetched', copied)
+                        counters.engine('inputs', 1)
                         return
+                    copied += len(block)
                     target.write(block)
         except DataError as error:
             errors.append(str(error))
@@ -613,6 +666,7 @@ class InputIter(object):
                     if done:
                         _skip(records, done)
                     yield from map(_first, zip(records, counted))
+                    count_input(stream, url, next(counted))
                     return
                 except (DataError, OSError) as error:
                     self._failed(url, error)
@@ -647,6 +701,18 @@ def is_missing(error: Exception) -> bool:
     if isinstance(error, CommError):
         return error.code == 404
     return isinstance(error.__cause__, FileNotFoundError)
+
+
+def count_input(stream: Any, url: str, records: int) -> None:
+    """Engine counters of one input read to its end: records, and bytes read locally or
+    fetched from another node (the size its scheme reported)."""
+    counters.engine('records_in', records)
+    counters.engine('inputs', 1)
+    size = getattr(stream, 'size', None)
+    if isinstance(size, int) and not isinstance(size, bool):
+        opened = str(getattr(stream, 'url', None) or url)
+        remote = opened.startswith(('http://', 'https://'))
+        counters.engine('bytes_fetched' if remote else 'bytes_local', size)
 
 
 def _skip(records: Iterator, count: int) -> None:
