@@ -30,5 +30,5 @@ fi
 python3 -m pytest -n 2 --dist loadgroup
 DISCO_CHAOS_STOP="${DISCO_CHAOS_STOP:-5}" python3 -m pytest -n 0 -m chaos tests/hosts
 # the fuzz suite's short run (about a minute; docs/security-hardening.md "Fuzzing")
-DISCO_FUZZ_SECONDS="${DISCO_FUZZ_SECONDS:-3}" DISCO_FUZZ_API_EXAMPLES="${DISCO_FUZZ_API_EXAMPLES:-4}" \
+DISCO_FUZZ_SECONDS="${DISCO_FUZZ_SECONDS:-2}" DISCO_FUZZ_API_EXAMPLES="${DISCO_FUZZ_API_EXAMPLES:-2}" \
   exec python3 -m pytest -n 0 -m fuzz tests/fuzz
