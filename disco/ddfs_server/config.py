@@ -58,6 +58,8 @@ class DdfsConfig:
     ddfs_rebalance_max_blobs: int = 1000
     #: bytes accepted in a tag request body (Disco: 512 MB)
     ddfs_max_tag_body: int = 512 * 1024 * 1024
+    #: seconds an upload may send nothing before it gives its slot back (408)
+    disco_http_idle_timeout: float = 30
 
     @classmethod
     def from_settings(cls, settings: Any) -> "DdfsConfig":
