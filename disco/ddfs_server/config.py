@@ -41,6 +41,7 @@ class DdfsConfig:
     ddfs_transfer_wait: float
     ddfs_rebalance_max_blobs: int
     ddfs_max_tag_body: int
+    disco_http_idle_timeout: float
 
     @classmethod
     def from_settings(cls, settings: Any) -> "DdfsConfig":

@@ -300,6 +300,9 @@ class Node:
         run = asyncio.create_task(asyncio.to_thread(self.tempgc.purge_now, job, path))
         self._runs.add(run)
         run.add_done_callback(self._runs.discard)
+        users = getattr(self.launcher, "users", None)
+        if users is not None:  # DISCO_WORKER_UIDS: the uid is free once the files are gone
+            run.add_done_callback(lambda _run: users.forget(path))
 
 
 def _tls_env(settings: Any) -> dict[str, str]:
