@@ -101,7 +101,8 @@ class Settings(dict):
             raise self.error_class(_bad_value(key, value, "a number")) from None
 
     def get_bool(self, key: str) -> bool:
-        """The setting as a bool: '', '0', 'false', 'no', 'off', 'none' (any case) and None are False."""
+        """The setting as a bool: '', '0', 'false', 'no', 'off', 'none' (any case) and None
+        are False."""
         value = self[key]
         if isinstance(value, str):
             return value.strip().lower() not in _FALSE_WORDS

@@ -23,6 +23,7 @@ import random
 import time
 from typing import IO, Any, Iterable, Iterator, Mapping
 
+from disco import auth, tls
 from disco.error import CommError
 from disco.urls import schemesplit, urlresolve, urlsplit
 
@@ -90,8 +91,10 @@ def _connection(url: str, timeout: float) -> tuple[http.client.HTTPConnection, s
     scheme, loc, path = urlsplit(url)
     if scheme not in ("http", "https"):
         raise CommError(f"unsupported URL scheme {scheme!r} for HTTP", url)
-    cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-    return cls(str(loc), timeout=timeout), f"/{path}"
+    if scheme == "https":
+        return (http.client.HTTPSConnection(str(loc), timeout=timeout,
+                                            context=tls.client_context()), f"/{path}")
+    return http.client.HTTPConnection(str(loc), timeout=timeout), f"/{path}"
 
 
 def _attempt(method: str, url: str, data: Any, headers: Mapping[str, str],
@@ -99,7 +102,7 @@ def _attempt(method: str, url: str, data: Any, headers: Mapping[str, str],
     """One request; ``(response, status, error text)``, response None on connection error."""
     try:
         conn, path = _connection(url, timeout)
-        conn.request(method, path, body=data, headers=dict(headers))
+        conn.request(method, path, body=data, headers=auth.client_headers(url, headers))
         response = conn.getresponse()
         return response, response.status, response.reason
     except (http.client.HTTPException, OSError) as e:

@@ -28,8 +28,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from disco import fileutils
+from disco import auth, tls
 from disco.comm import auth_header
-from disco.error import CommError
+from disco.error import CommError, InvalidTag
 from disco.settings import DiscoSettings
 from disco.urls import urlsplit, urltoken
 
@@ -38,10 +39,6 @@ unsafe_re = re.compile(r"[^A-Za-z0-9_\-@:]")
 CHUNK_SIZE = 64 * 1024 * 1024
 MAX_RECORD_SIZE = 1024 * 1024
 COPY_BUFFER = 1 << 20
-
-
-class InvalidTag(Exception):
-    pass
 
 
 # -- tag names ----------------------------------------------------------------------------
@@ -116,8 +113,14 @@ class _Http:
     def _open_once(self, method: str, url: str, body: Any, headers: dict,
                    length: int | None) -> http.client.HTTPResponse:
         parts = urllib.parse.urlsplit(url)
-        cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        conn = cls(parts.hostname, parts.port, timeout=self.connect_timeout)
+        if parts.scheme == "https":
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                parts.hostname, parts.port, timeout=self.connect_timeout,
+                context=tls.client_context())
+        else:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port,
+                                              timeout=self.connect_timeout)
+        headers = auth.client_headers(url, headers)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         try:
             conn.connect()
@@ -317,7 +320,9 @@ class DDFS:
                 continue
             seen.add(tag)
             try:
-                urls = self.get(tag, token=urltoken(tag) if token is None else token).get("urls", [])
+                urls = self.get(tag, token=urltoken(tag) if token is None else token).get(
+                    "urls", []
+                )
             except CommError as exc:
                 if ignore_missing and exc.code == 404:
                     continue

@@ -9,9 +9,14 @@ Disco's classes keep their names, constructors and string forms:
 * :class:`CommError` -- a :class:`DataError` raised by network communication;
   ``code`` is the HTTP status or None when no reply arrived.
 
-Ours: :class:`ProtocolError`, :class:`JobPackError`, :class:`ConfigError`.
-Every class carries ``status``, the HTTP status a server answers with when the
-error reaches a request handler.
+Ours: :class:`ProtocolError`, :class:`JobPackError`, :class:`ConfigError`,
+:class:`RequestError` and :class:`NotFound` (a bad or unanswerable REST request),
+:class:`TagError` (the DDFS tag errors; :class:`InvalidTag` is also the client's
+``disco.ddfs.InvalidTag``). Every class carries ``status``, the HTTP status a server
+answers with when the error reaches a request handler, and :meth:`DiscoError.http_text`,
+the reply's text: ``disco.serving.render_errors`` is the one middleware that renders
+them (docs/architecture.md, "Errors"). Every exception class of the package derives
+from :class:`DiscoError`.
 """
 from __future__ import annotations
 
@@ -26,6 +31,10 @@ class DiscoError(Exception):
 
     #: HTTP status a server replies with when this error ends a request.
     status: int = 500
+
+    def http_text(self) -> str:
+        """The text of the HTTP reply when this error ends a request."""
+        return str(self)
 
 
 class JobError(DiscoError):
@@ -107,3 +116,37 @@ class ConfigError(DiscoError, ValueError):
     """A setting or the settings file has a value that cannot be used."""
 
     status = 500
+
+
+class RequestError(DiscoError, ValueError):
+    """A REST request the server cannot act on (malformed body, wrong type); 400."""
+
+    status = 400
+
+
+class NotFound(DiscoError, LookupError):
+    """A REST request names something that does not exist (a job, a stage); 404."""
+
+    status = 404
+
+
+class TagError(DiscoError):
+    """A DDFS tag operation failed; ``status`` and ``message`` are what Disco answers."""
+
+    status = 500
+    message = "Internal server error"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+        if message:
+            self.message = message
+
+    def http_text(self) -> str:
+        return self.message
+
+
+class InvalidTag(TagError):
+    """A tag name DDFS does not accept (the client checks names before asking: ``disco.ddfs``)."""
+
+    status, message = 403, "Invalid tag."
+

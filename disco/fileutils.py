@@ -28,7 +28,7 @@ from itertools import chain
 from typing import IO, Any, Iterable, Iterator
 from zipfile import ZIP_DEFLATED, ZipFile
 
-from disco.error import DataError
+from disco.error import DataError, DiscoError
 
 log = logging.getLogger(__name__)
 
@@ -434,7 +434,7 @@ class NonBlockingInput:
         return spent, data
 
 
-class Wait(Exception):
+class Wait(DiscoError):
     """Raised by file objects when reading would block; retry after ``retry_after`` s."""
 
     retry_after: float = 1

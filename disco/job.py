@@ -7,22 +7,20 @@ builds a :class:`JobPack` with the job's :class:`~disco.worker.Worker`
 (jobdict, jobenvs, job home) and the pickled ``(job, jobargs)``, submits it
 and remembers the name the master assigned.  Attribute access to the
 ``proxy_functions`` (``wait``, ``results``, ``purge``, ...) calls the
-:class:`~disco.core.Disco` method with the job's name (DISCO.md §1.3).
+:class:`~disco.client.Disco` method with the job's name (DISCO.md §1.3).
 
 :class:`JobChain` runs jobs whose inputs are other jobs' results.
 """
 from __future__ import annotations
 
 import functools
-import io
-import struct
 import time
-from typing import Any, BinaryIO
+from typing import Any
 
-from disco import JOBPACK_VERSION1
-from disco.core import Disco
-from disco.error import JobError, JobPackError
-from disco.protocol import jobpack as jobpack_codec
+from disco import JOBPACK_VERSION1  # noqa: F401  (Disco's name)
+from disco.client import Disco
+from disco.error import JobError
+from disco.jobpack import JobPack  # Disco's disco.job.JobPack
 from disco.settings import DiscoSettings
 from disco.task import jobdata
 from disco.worker.classic.worker import Worker as ClassicWorker
@@ -157,62 +155,3 @@ def job_status(job: Job) -> str:
     if '@' not in job.name:
         return 'unknown job'
     return job.results(timeout=0)[0]
-
-
-class JobPack(object):
-    """A job pack (DISCO.md §2.6): ``(version, jobdict, jobenvs, jobhome, jobdata)``."""
-    MAGIC = jobpack_codec.MAGIC << 16
-    MAGIC_MASK = 0xffff << 16
-    VERSION = JOBPACK_VERSION1
-    HEADER_FORMAT = jobpack_codec.HEADER_FORMAT
-    HEADER_SIZE = jobpack_codec.HEADER_SIZE
-
-    def __init__(self, version: int, jobdict: dict, jobenvs: dict, jobhome: bytes,
-                 jobdata: bytes) -> None:
-        self.version = version
-        self.jobdict = jobdict
-        self.jobenvs = jobenvs
-        self.jobhome = jobhome
-        self.jobdata = jobdata
-
-    @classmethod
-    def header(cls, offsets: Any, magic: int | None = None, version: int | None = None,
-               **kwargs: Any) -> bytes:
-        version = cls.VERSION if version is None else version
-        if magic is None:
-            return jobpack_codec.header(tuple(offsets), version)
-        table = struct.pack(cls.HEADER_FORMAT, magic | version, *offsets)
-        return table + b'\0' * (cls.HEADER_SIZE - len(table))
-
-    def dumps(self) -> bytes:
-        """:return: the job pack bytes (the body of ``POST /disco/job/new``)."""
-        return jobpack_codec.pack(self.version, self.jobdict, self.jobenvs,
-                                  self.jobhome, self.jobdata)
-
-    def contents(self, offset: int = HEADER_SIZE) -> tuple:
-        """:return: ``(offsets, body)`` of the sections packed from ``offset``."""
-        data = self.dumps()
-        _version, offsets = jobpack_codec.read_header(data)
-        shift = offset - self.HEADER_SIZE
-        return tuple(o + shift for o in offsets), data[self.HEADER_SIZE:]
-
-    @classmethod
-    def offsets(cls, jobfile: BinaryIO) -> tuple:
-        jobfile.seek(0)
-        magic_version, *offsets = struct.unpack_from(cls.HEADER_FORMAT,
-                                                     jobfile.read(cls.HEADER_SIZE))
-        if magic_version & cls.MAGIC_MASK != cls.MAGIC or offsets[0] != cls.HEADER_SIZE \
-                or offsets != sorted(offsets):
-            raise JobPackError("invalid header")
-        return tuple(offsets)
-
-    @classmethod
-    def load(cls, jobfile: BinaryIO) -> 'JobPack':
-        """Read a job pack from a binary file object."""
-        jobfile.seek(0)
-        parts = jobpack_codec.parse(jobfile.read(), validate=False)
-        return cls(parts.version, parts.jobdict, parts.jobenvs, parts.jobhome, parts.jobdata)
-
-    @classmethod
-    def loads(cls, data: bytes) -> 'JobPack':
-        return cls.load(io.BytesIO(data))

@@ -70,7 +70,8 @@ DISCO_DEFAULTS: dict[str, Any] = {
     "DISCO_FLAGS": "",
     "DISCO_HOME": lambda s: guess_home(),
     "DISCO_HTTPD": "lighttpd -f $DISCO_PROXY_CONFIG",
-    "DISCO_MASTER": lambda s: f"http://{s['DISCO_MASTER_HOST']}:{s['DISCO_PORT']}",
+    "DISCO_MASTER": lambda s: (f"{'https' if s['DISCO_TLS_CERT'] else 'http'}://"
+                               f"{s['DISCO_MASTER_HOST']}:{s['DISCO_PORT']}"),
     "DISCO_MASTER_HOME": _join("DISCO_HOME", "master"),
     "DISCO_MASTER_HOST": "localhost",
     "DISCO_MASTER_ROOT": lambda s: os.path.join(s["DISCO_DATA"], f"_{s['DISCO_NAME']}"),
@@ -139,6 +140,8 @@ OUR_DEFAULTS: dict[str, Any] = {
     "DISCO_PURGED_KEEP": 86400,
     "DISCO_TEMP_GC_PAUSE": 0.1,
     "DISCO_NODE_ZYGOTE_IDLE": 30,
+    "DISCO_WORKER_REUSE": True,
+    "DISCO_WORKER_REUSE_IDLE": 10,
     "DISCO_SPECULATIVE": 1,
     "DISCO_SPECULATIVE_QUANTILE": 0.75,
     "DISCO_SPECULATIVE_MULTIPLIER": 1.5,
@@ -146,6 +149,20 @@ OUR_DEFAULTS: dict[str, Any] = {
     "DISCO_NODE_UNACKED_MAX": 10000,
     "DISCO_SSH_OPTIONS": "",
     "DISCO_NODE_PYTHON": "",
+    # security (docs/security.md)
+    "DISCO_SECRET": None,
+    "DISCO_SECRET_FILE": _join("DISCO_ROOT", "secret"),
+    "DISCO_PUBLIC_READS": "",
+    "DISCO_TLS_CERT": "",
+    "DISCO_TLS_KEY": "",
+    "DISCO_TLS_CA": "",
+    # HTTP server limits (docs/security-hardening.md "Limits")
+    "DISCO_HTTP_MAX_CONNECTIONS": 1000,
+    "DISCO_HTTP_MAX_CLIENT_CONNECTIONS": 200,
+    "DISCO_HTTP_IDLE_TIMEOUT": 30,
+    "DISCO_HTTP_MAX_BODY": 16 << 20,
+    # workers as another user (docs/security-hardening.md "Worker user")
+    "DISCO_WORKER_USER": "",
     # DDFS (docs/ddfs.md "Settings")
     "DDFS_GC_INTERVAL": 86400,
     "DDFS_ORPHAN_GRACE": 432000,

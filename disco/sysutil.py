@@ -1,4 +1,4 @@
-"""Process helpers used by workers (layer 0): memory size, RLIMIT_AS, the profiler."""
+"""Process helpers (layer 0): memory size, RLIMIT_AS, the profiler, pid checks, durations."""
 from __future__ import annotations
 
 import importlib.util
@@ -48,18 +48,23 @@ def set_mem_limit(limit: str | int | None) -> None:
         log.warning("could not set memory limit %s: %s", limit, e)
 
 
-def pid_alive(pid: int) -> bool:
-    """True if `pid` runs and is not a zombie."""
+def pid_alive(pid: int | None) -> bool:
+    """True if `pid` runs and is not a zombie (a process of another user counts as running)."""
+    if pid is None or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            # the state follows the parenthesised command name, which may contain spaces
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:  # it ended since os.kill, or there is no /proc
+        return not os.path.isdir("/proc")
     except (OSError, IndexError):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
         return True
 
 
@@ -97,3 +102,11 @@ def import_cprofile() -> ModuleType:
         else:
             sys.modules["profile"] = current
     return cProfile
+
+
+def format_duration(seconds: float) -> str:
+    """Disco's ``H:MM:SS.mmm`` (``disco:format_time``) of ``seconds``, rounded to the ms."""
+    millis = int(round(max(seconds, 0.0) * 1000))
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    return f"{hours}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}"

@@ -21,18 +21,18 @@ from typing import Any, Callable, Iterable
 
 from disco.core import Disco, result_iterator
 from disco.ddfs import DDFS
-from disco.error import CommError
+from disco.error import CommError, DiscoError
 from disco.job import Job, JobChain
 from disco.settings import DiscoSettings
 from disco.util import iterify
 from disco.worker.pipeline.worker import Worker as PipelineWorker
 
 
-class FailedReply(Exception):
+class FailedReply(DiscoError):
     """Raised by a ``serve`` function to make the test server answer 500."""
 
 
-class InterruptTest(unittest.SkipTest):
+class InterruptTest(DiscoError, unittest.SkipTest):
     """The test was interrupted with SIGINT."""
 
 

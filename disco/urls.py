@@ -114,8 +114,16 @@ def urlsplit(url: str, localhost: Any = None, disco_port: Any = None,
         if localhost is True or (localhost and localhost in (locstr, host)):
             return "file", netloc(("", "")), localize(path, ddfs_data, disco_data)
         if scheme == "disco":
-            scheme, locstr = "http", f"{host}:{port_text}"
+            scheme, locstr = data_scheme(), f"{host}:{port_text}"
     return scheme, netloc.parse(locstr), path
+
+
+def data_scheme() -> str:
+    """``https`` when this process talks to a TLS cluster (``DISCO_MASTER`` is https, or
+    ``DISCO_TLS_CERT`` is set: docs/security.md), else ``http``; read from the environment
+    (nodes give their workers ``DISCO_MASTER``), not the settings file, to stay cheap."""
+    master = os.environ.get("DISCO_MASTER", "")
+    return "https" if master.startswith("https:") or os.environ.get("DISCO_TLS_CERT") else "http"
 
 
 def _port_str(disco_port: Any) -> str:

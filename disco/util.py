@@ -151,7 +151,7 @@ def argcount(obj: Any) -> int:
         return obj.__code__.co_argcount
     if hasattr(obj, "func"):
         return argcount(obj.func)
-    call = getattr(obj, "__call__", None)
+    call = getattr(obj, "__call__", None)  # noqa: B004  (the bound __call__ itself)
     if call is not None and hasattr(call, "__func__"):
         return call.__func__.__code__.co_argcount - 1
     raise TypeError(f"cannot count the arguments of {obj!r}")

@@ -20,6 +20,8 @@ if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/nu
   apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# Lint first (pyproject.toml [tool.ruff]): a finding fails CI before any cluster starts.
+python3 -m ruff check .
 # loadgroup: the tests that run Disco's own suite share one cluster on Disco's default
 # ports, so they stay together on one worker (tests/compat).
 if [ "$#" -gt 0 ]; then  # a chosen part of the suite: no chaos run after it

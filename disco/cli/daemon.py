@@ -14,9 +14,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Callable, Iterable
+
+from disco.sysutil import pid_alive
+from disco.error import DiscoError
+from disco import auth, tls
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +29,7 @@ log = logging.getLogger(__name__)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-class DaemonError(Exception):
+class DaemonError(DiscoError):
     """Starting or stopping a daemon failed; the message is meant for the user."""
 
     def __init__(self, message: str, details: str = "") -> None:
@@ -70,23 +75,6 @@ def remove_pid(path: str, pid: int | None = None) -> None:
             pass
 
 
-def process_alive(pid: int) -> bool:
-    """True if `pid` exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            # the state follows the parenthesised command name, which may contain spaces
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def is_disco_process(pid: int) -> bool:
     """True if `pid` runs a `disco` command (guards against a stale pid file reused by
     an unrelated process). Where /proc is missing we trust the pid file."""
@@ -94,7 +82,7 @@ def is_disco_process(pid: int) -> bool:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             return b"disco" in f.read()
     except FileNotFoundError:
-        return not os.path.isdir("/proc") and process_alive(pid)
+        return not os.path.isdir("/proc") and pid_alive(pid)
     except OSError:
         return False
 
@@ -102,7 +90,7 @@ def is_disco_process(pid: int) -> bool:
 def running_pid(path: str) -> int | None:
     """The pid from `path` if that process is alive and is a disco process."""
     pid = read_pid(path)
-    if pid is not None and process_alive(pid) and is_disco_process(pid):
+    if pid is not None and pid_alive(pid) and is_disco_process(pid):
         return pid
     return None
 
@@ -150,9 +138,14 @@ def configure_daemon_logging(settings, name: str) -> str:
 
 def master_answers(url: str, timeout: float = 2.0) -> bool:
     """True if a Disco master answers `GET <url>/disco/version`."""
+    target = f"{url.rstrip('/')}/disco/version"
+    request = urllib.request.Request(target, headers=auth.client_headers(target))
+    context = tls.client_context() if target.startswith("https:") else None
     try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/disco/version", timeout=timeout) as reply:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as reply:
             return reply.status == 200
+    except urllib.error.HTTPError as exc:
+        return exc.code == 401  # a master, only one that wants another secret
     except (OSError, ValueError):
         return False
 
@@ -262,11 +255,11 @@ def terminate(pid: int, timeout: float) -> None:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    if wait_until(lambda: not process_alive(pid), timeout, period=0.05):
+    if wait_until(lambda: not pid_alive(pid), timeout, period=0.05):
         return
     log.warning("pid %s ignored SIGTERM for %g s; killing it", pid, timeout)
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         return
-    wait_until(lambda: not process_alive(pid), 5.0)
+    wait_until(lambda: not pid_alive(pid), 5.0)

@@ -1,6 +1,7 @@
 """`disco demo`: word count on a generated corpus, on a local cluster (layer: top).
 
-The corpus is generated, not shipped (:mod:`disco.cli.corpus`). The job is Disco's tutorial word count. If no master answers at DISCO_MASTER, the demo
+The corpus is generated, not shipped (:mod:`disco.cli.corpus`). The job is Disco's tutorial word
+count. If no master answers at DISCO_MASTER, the demo
 starts one with the embedded defaults (master plus one co-located node on localhost) and
 stops it afterwards. Inputs are `file://` URLs, so the demo expects the nodes to run on
 this machine (always true for a cluster the demo starts itself).

@@ -148,8 +148,59 @@ def run_daemon_action(messages: Iterable[str]) -> None:
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for the master.")
 @pass_program
 def start(program: Program, timeout: float) -> None:
-    """Start the master (detached); it starts the node processes of the config table."""
+    """Start the master (detached); it starts the node processes of the config table.
+
+    Refuses when the master or a node of the config table would listen beyond loopback
+    and the cluster has no secret (`disco secret` makes one)."""
+    check_exposure(program.settings)
     run_daemon_action(master_daemon(program).start(timeout=timeout))
+
+
+def check_exposure(settings) -> None:
+    """`disco start`/`nodaemon`: no server beyond loopback without the cluster's secret."""
+    from disco import auth
+    from disco.master.config import ConfigFile
+    config = settings.get_path("DISCO_MASTER_CONFIG")
+    hosts = list(ConfigFile(config).hosts()) if os.path.exists(config) else []
+    try:
+        auth.require_secret(settings, [settings.get_str("DISCO_MASTER_HOST"), *hosts])
+    except (auth.SecretRequired, auth.SecretFileError) as exc:
+        raise CLIError(str(exc)) from None
+
+
+@cli.command()
+@click.option("--token", "show_token", is_flag=True,
+              help="Print the client token (for Disco 0.5.4's client: "
+                   "DISCO_MASTER=http://host:port/_secret/<token>) instead.")
+@pass_program
+def secret(program: Program, show_token: bool) -> None:
+    """Create the cluster secret in DISCO_SECRET_FILE (mode 0600; never overwritten).
+
+    Copy that file to every node (same path or their own DISCO_SECRET_FILE) and to the
+    clients; the secret is never printed."""
+    from disco import auth
+    settings = program.settings
+    path = settings.get_path("DISCO_SECRET_FILE")
+    if show_token:
+        value = auth.load_secret(settings)
+        if not value:
+            raise CLIError(f"no secret: DISCO_SECRET is unset and {path} does not exist "
+                           "(run `disco secret`)")
+        click.echo(auth.client_token(value))
+        return
+    if settings.get("DISCO_SECRET"):
+        raise CLIError("DISCO_SECRET is set: the cluster already has a secret (unset it to "
+                       "use a file)")
+    if os.path.exists(path):
+        try:
+            auth.read_secret_file(path)  # complains about a bad mode
+        except auth.SecretFileError as exc:
+            raise CLIError(str(exc)) from None
+        click.echo(f"the cluster secret is in {path} (kept)")
+        return
+    auth.write_secret_file(path)
+    click.echo(f"wrote a new cluster secret to {path} (mode 0600): copy it to every node "
+               "and client machine (DISCO_SECRET_FILE)")
 
 
 @cli.command()
@@ -186,6 +237,7 @@ def status(program: Program) -> None:
 def nodaemon(program: Program) -> None:
     """Run the master in the foreground, logging to the terminal (Ctrl-C stops it)."""
     settings = program.settings
+    check_exposure(settings)
     settings.ensuredirs()
     logging.getLogger().setLevel(logging.DEBUG if program.verbose else logging.INFO)
     run_master(settings)
@@ -198,7 +250,8 @@ def debug(program: Program, host: str | None) -> None:
     """A Python shell connected to the master (Disco: an Erlang shell in the master).
 
     Prints the master's state (or HOST's node info) on stderr, then runs Python from
-    stdin (interactively on a terminal) with `disco` (a Disco client), `ddfs` (a DDFS client) and `settings` in scope;
+    stdin (interactively on a terminal) with `disco` (a Disco client), `ddfs` (a DDFS client)
+    and `settings` in scope;
     e.g. `echo 'print(disco.joblist())' | disco debug`."""
     import code
     summary = debug_summary(program, host)

@@ -13,12 +13,14 @@ from typing import Any
 
 import click
 
+from disco.error import DiscoError
+
 log = logging.getLogger(__name__)
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-class CLIError(click.ClickException):
+class CLIError(DiscoError, click.ClickException):
     """A failure explained to the user in one line (exit status 1)."""
 
     def __init__(self, message: str, details: str = "") -> None:

@@ -77,7 +77,7 @@ def _lookup(settings: Any, name: str) -> Any:
         return None
     try:
         return settings[name]
-    except Exception:  # a settings object that does not know the name: use our default
+    except KeyError:  # a settings object that does not know the name: use our default
         return None
 
 

@@ -23,11 +23,12 @@ from disco.ddfs_server.names import (DELETED_TAG, InvalidName, object_relpath, o
 from disco.ddfs_server.nodeclient import NodeCallFailed, NodeClient
 from disco.ddfs_server.placement import Candidate, choose_nodes, rebalance_sources, utilisation
 from disco.ddfs_server.tagstore import TagStore, writable
+from disco.error import DiscoError
 
 log = logging.getLogger(__name__)
 
 
-class GcAborted(Exception):
+class GcAborted(DiscoError):
     """The snapshot was incomplete; nothing was deleted."""
 
 

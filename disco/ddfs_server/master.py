@@ -18,11 +18,13 @@ from typing import Any
 
 from aiohttp import web
 
+from disco import httperrors
 from disco.ddfs_server import tags as T
+from disco.httpauth import URL_TOKEN
 from disco.ddfs_server.config import DdfsConfig
 from disco.ddfs_server.gc import GarbageCollector
 from disco.ddfs_server.names import (DELETED_TAG, blob_prefix, format_timestamp, is_valid_name,
-                                     is_valid_tagname)
+                                     tag_name_problem)
 from disco.ddfs_server.nodeclient import NodeClient
 from disco.ddfs_server.placement import NotEnoughNodes, choose_nodes
 from disco.ddfs_server.tagstore import TagStore, candidate, writable
@@ -60,7 +62,7 @@ class DdfsMaster:
         self.settings, self.cluster = settings, cluster
         seed = _setting(settings, "DISCO_SCHEDULER_SEED")
         self.rng = random.Random(seed) if seed else random.Random()
-        self.client = NodeClient(self.config.ddfs_node_timeout)
+        self.client = NodeClient(self.config.ddfs_node_timeout, settings)
         self.tags = TagStore(self.config, cluster.nodes, self.client, self.rng)
         self.gc = GarbageCollector(self.config, self.tags, self.client)
         self._tasks: list[asyncio.Task] = []
@@ -131,14 +133,18 @@ class DdfsMaster:
             return text(403, "Not enough nodes for replicas.")
         objname = f"{blob_prefix(name)}${format_timestamp(self.tags.new_micros())}"
         by_host = {n.host: n for n in nodes}
-        return web.json_response([f"{by_host[h].put_url}/ddfs/{objname}" for h in chosen])
+        # a client that authenticated with a URL token (Disco 0.5.4's) uploads with it too
+        prefix = request.get(URL_TOKEN, "")
+        return web.json_response([f"{by_host[h].put_url}{prefix}/ddfs/{objname}"
+                                  for h in chosen])
 
     async def serve_local(self, request: web.Request) -> web.StreamResponse:
         """GET/HEAD /ddfs/<path> of the node co-located with the master."""
         root = self._local_root()
         if root is None:
             return text(404, "No DDFS data on the master host.")
-        return await serve_file(request, root, request.match_info["path"])
+        return await serve_file(request, root, request.match_info["path"],
+                              volume_links=True)
 
     def _local_root(self) -> str | None:
         for node in self.cluster.nodes():
@@ -195,9 +201,12 @@ class DdfsMaster:
                       allow_internal: bool = False) -> tuple[str, str | None]:
         name = request.match_info["tag"]
         attr = request.match_info.get("attr") or None
-        valid = is_valid_tagname(name) if allow_internal else is_valid_name(name)
-        if not valid:
-            raise T.InvalidTag()
+        if allow_internal and name == DELETED_TAG:
+            problem = None
+        else:
+            problem = tag_name_problem(name)
+        if problem is not None:
+            raise T.InvalidTag(problem)
         if attr is not None and (len(attr.encode()) > T.MAX_ATTR_NAME or "/" in attr):
             raise T.InvalidAttribute("Attribute name too big.")
         return name, attr
@@ -246,19 +255,8 @@ class DdfsMaster:
 def _setting(settings: Any, name: str) -> Any:
     try:
         return settings[name]
-    except Exception:  # an unknown setting: not configured
+    except KeyError:  # an unknown setting: not configured
         return None
-
-
-@web.middleware
-async def tag_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Render TagError/placement errors as Disco's plain-text replies; only under /ddfs/."""
-    if not request.path.startswith("/ddfs/"):
-        return await handler(request)
-    try:
-        return await handler(request)
-    except T.TagError as exc:
-        return text(exc.status, exc.message)
 
 
 def add_routes(app: web.Application, ddfs: DdfsMaster) -> None:
@@ -287,7 +285,7 @@ def setup(app: web.Application, settings: Any, cluster: Any) -> DdfsMaster:
     """
     ddfs = DdfsMaster(settings, cluster)
     add_routes(app, ddfs)
-    app.middlewares.append(tag_errors)
+    httperrors.install(app)  # TagError -> Disco's plain-text replies under /ddfs/
     app.on_startup.append(ddfs.on_startup)
     app.on_cleanup.append(ddfs.on_cleanup)
     return ddfs

@@ -6,23 +6,30 @@ from typing import Any
 
 import aiohttp
 
+from disco.error import DiscoError
+from disco import httpauth
+
 log = logging.getLogger(__name__)
 
 
-class NodeCallFailed(Exception):
+class NodeCallFailed(DiscoError):
     """An internal call to a node failed (unreachable, timeout or an error status)."""
+
+    status = 502
 
 
 class NodeClient:
     """Thin JSON-over-HTTP client; one aiohttp session for the master's lifetime."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, settings: Any = None) -> None:
+        self._settings = settings
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(5.0, timeout))
         self._session: aiohttp.ClientSession | None = None
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            self._session = (aiohttp.ClientSession(timeout=self._timeout) if self._settings is None
+                             else httpauth.client_session(self._settings, timeout=self._timeout))
         return self._session
 
     async def close(self) -> None:

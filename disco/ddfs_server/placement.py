@@ -11,11 +11,13 @@ import random
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from disco.error import DiscoError
+
 #: Disco's threshold below which a node is only used when nothing better exists (KB)
 MIN_FREE_KB = 1024 * 1024
 
 
-class NotEnoughNodes(Exception):
+class NotEnoughNodes(DiscoError):
     """Fewer writable nodes than requested replicas."""
 
     status = 403
@@ -82,7 +84,9 @@ def utilisation(c: Candidate) -> float:
     return c.disk_used / total if total else 0.0
 
 
-def rebalance_sources(candidates: Sequence[Candidate], threshold: float) -> tuple[list[str], list[str]]:
+def rebalance_sources(
+    candidates: Sequence[Candidate], threshold: float
+) -> tuple[list[str], list[str]]:
     """Hosts above average utilisation + threshold (sources) and below average (targets)."""
     if len(candidates) < 2:
         return [], []

@@ -1,6 +1,6 @@
 """The DDFS tag model and Disco's update rules (pure; layer 1: stdlib only, time passed in).
 
-A tag version is a JSON object ``{"version":1, "id":"<tag>$<ts>", "last-modified":..., 
+A tag version is a JSON object ``{"version":1, "id":"<tag>$<ts>", "last-modified":...,
 "read-token":..., "write-token":..., "urls":[[url,...],...], "user-data":{...}}`` stored on
 DDFS_TAG_REPLICAS nodes.  Clients see it without the tokens.
 """
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from disco.ddfs_server.names import pack_objname, url_to_name
+from disco.error import InvalidTag, TagError  # noqa: F401  (the tag errors live here too)
 
 #: Disco's limits on user attributes (bytes)
 MAX_ATTR_NAME = 1024
@@ -21,24 +22,8 @@ MAX_ATTRS = 1000
 INTERNAL = object()
 
 
-class TagError(Exception):
-    """A tag operation failed; ``status`` and ``message`` are what Disco answers."""
-
-    status = 500
-    message = "Internal server error"
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or self.message)
-        if message:
-            self.message = message
-
-
 class Unauthorized(TagError):
     status, message = 401, "Incorrect or missing token."
-
-
-class InvalidTag(TagError):
-    status, message = 403, "Invalid tag."
 
 
 class InvalidBody(TagError):

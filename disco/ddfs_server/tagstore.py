@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 from disco.ddfs_server import tags as T
 from disco.ddfs_server.config import DdfsConfig
 from disco.ddfs_server.names import (DELETED_TAG, Clock, object_relpath, object_url,
-                                     pack_objname, parse_objname, parse_timestamp)
+                                     parse_objname, parse_timestamp)
 from disco.ddfs_server.nodeclient import NodeCallFailed, NodeClient
 from disco.ddfs_server.placement import Candidate, NotEnoughNodes, choose_nodes
 

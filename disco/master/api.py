@@ -1,7 +1,8 @@
 """REST handlers of ``/disco/...`` (DISCO.md §3.1), plus our snapshot API and ``/metrics``.
 
 Layer 2: parse the request, call the `Master`, serialise Disco's JSON shape. Malformed bodies get
-a 400 with a message, unknown jobs a 404, never a 500. Our additions:
+a 400 with a message (`RequestError`), unknown jobs a 404 (`NotFound`), never a 500: handlers
+raise, `disco.httperrors.render_errors` answers. Our additions:
 
 * ``GET /disco/ctrl/jobtasks?name=J`` -> ``{"job": J, "status": s, "start": t, "end": t|null,
   "tasks": [{"task": id, "stage": s, "group": [label, host|null], "host": h|null,
@@ -24,20 +25,14 @@ from typing import Any
 from aiohttp import web
 
 from disco import __version__
-from disco.error import JobPackError
+from disco.error import JobPackError, NotFound, RequestError
 from disco.master import counters
-from disco.master.config import ConfigTableError
 from disco.master.events import format_timestamp
 from disco.serving import serve_file
 
 log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
-
-
-class BadRequest(web.HTTPBadRequest):
-    def __init__(self, message: str) -> None:
-        super().__init__(text=json.dumps(message), content_type="application/json")
 
 
 def reply(value: Any) -> web.Response:
@@ -52,13 +47,13 @@ async def json_body(request: web.Request) -> Any:
     try:
         return json.loads(await request.read())
     except (ValueError, UnicodeDecodeError):
-        raise BadRequest("request body is not valid JSON") from None
+        raise RequestError("request body is not valid JSON") from None
 
 
 async def jobname_body(request: web.Request) -> str:
     name = await json_body(request)
     if not isinstance(name, str):
-        raise BadRequest("expected a JSON string: the job name")
+        raise RequestError("expected a JSON string: the job name")
     return name
 
 
@@ -66,8 +61,7 @@ def known_job(request: web.Request, name: str | None = None):
     name = request.query.get("name", "") if name is None else name
     entry = master_of(request).jobs.get(name)
     if entry is None:
-        raise web.HTTPNotFound(text=json.dumps(f"unknown job {name!r}"),
-                               content_type="application/json")
+        raise NotFound(f"unknown job {name!r}")
     return entry
 
 
@@ -169,7 +163,7 @@ async def jobevents(request: web.Request) -> web.Response:
     try:
         num = min(int(request.query.get("num", "10")), 1000)
     except ValueError:
-        raise BadRequest("num must be an integer") from None
+        raise RequestError("num must be an integer") from None
     found = master_of(request).events.read(entry.name, num, request.query.get("filter", ""))
     return web.Response(text=json.dumps(found), content_type="text/plain")
 
@@ -179,7 +173,7 @@ async def get_results(request: web.Request) -> web.Response:
     body = await json_body(request)
     if (not isinstance(body, list) or len(body) != 2 or not isinstance(body[0], (int, float))
             or not isinstance(body[1], list) or not all(isinstance(n, str) for n in body[1])):
-        raise BadRequest("expected [timeout_ms, [jobname, ...]]")
+        raise RequestError("expected [timeout_ms, [jobname, ...]]")
     master = master_of(request)
     await master.wait_any(body[1], body[0] / 1000.0)
     answers = []
@@ -199,8 +193,7 @@ async def get_stageresults(request: web.Request) -> web.Response:
     stage = request.query.get("stage", "")
     results = (entry.record.get("stage_results") or {}).get(stage)
     if results is None:
-        raise web.HTTPNotFound(text=json.dumps(f"stage {stage!r} of {entry.name} is not finished"),
-                               content_type="application/json")
+        raise NotFound(f"stage {stage!r} of {entry.name} is not finished")
     return reply(results)
 
 
@@ -286,10 +279,7 @@ async def load_config_table(request: web.Request) -> web.Response:
 @routes.post("/disco/ctrl/save_config_table")
 async def save_config_table(request: web.Request) -> web.Response:
     body = await json_body(request)
-    try:
-        request.app["config_file"].save_table(body)
-    except ConfigTableError as exc:
-        raise BadRequest(str(exc)) from None
+    request.app["config_file"].save_table(body)  # ConfigTableError: a 400 with Disco's text
     request.app["apply_config"]()
     return reply("table saved!")
 
@@ -298,7 +288,7 @@ def _listing(key: str, listed: bool):
     async def handler(request: web.Request) -> web.Response:
         host = await json_body(request)
         if not isinstance(host, str) or not host:
-            raise BadRequest("expected a JSON string: the host name")
+            raise RequestError("expected a JSON string: the host name")
         request.app["config_file"].set_listed(key, host, listed)
         request.app["apply_config"]()
         return reply("")
@@ -330,23 +320,22 @@ async def get_settings(request: web.Request) -> web.Response:
 async def save_settings(request: web.Request) -> web.Response:
     body = await json_body(request)
     if not isinstance(body, dict):
-        raise BadRequest("expected a JSON object of settings")
+        raise RequestError("expected a JSON object of settings")
     values: dict[str, int] = {}
     for key, value in body.items():
         if key not in ("max_failure_rate", "accept_new_jobs"):
-            raise BadRequest(f"unknown setting {key!r}")
+            raise RequestError(f"unknown setting {key!r}")
         try:
             values[key] = int(str(value))
         except ValueError:
-            raise BadRequest(f"setting {key!r} must be an integer") from None
+            raise RequestError(f"setting {key!r} must be an integer") from None
     master_of(request).set_runtime(values)
     return reply("Settings saved")
 
 
 @routes.route("*", "/disco/ctrl/{op}")
 async def unknown_ctrl(request: web.Request) -> web.Response:
-    raise web.HTTPNotFound(text=json.dumps(f"unknown operation {request.match_info['op']!r}"),
-                           content_type="application/json")
+    raise NotFound(f"unknown operation {request.match_info['op']!r}")
 
 
 @routes.get("/disco/{path:.+}")

@@ -25,6 +25,7 @@ from aiohttp import web
 
 import disco.ddfs_server.master as ddfs_master
 import disco.web as web_ui
+from disco import auth, httperrors, httpauth, serverlimits, tls
 from disco.master import api
 from disco.master.config import ConfigFile
 from disco.master.events import EventLogs
@@ -33,6 +34,7 @@ from disco.master.master import Master
 from disco.master.nodes import Cluster, NodeProcesses
 from disco.master.store import Store
 from disco.protocol import cluster as link
+from disco.web import login
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +52,38 @@ def make_app(settings: Any, start_nodes: bool = True) -> web.Application:
     cluster = Cluster(settings)
     master = Master(settings, cluster, Store(os.path.join(master_root, "master.db")),
                     EventLogs(master_root))
-    master.master_url = (f"http://{settings.get_str('DISCO_MASTER_HOST')}:"
+    master.master_url = (f"{tls.scheme(settings)}://{settings.get_str('DISCO_MASTER_HOST')}:"
                          f"{settings.get_int('DISCO_PORT')}")
     app = web.Application(client_max_size=settings.get_int("DISCO_JOBPACK_MAX") + 1)
     app["master"] = master
     app["settings"] = settings
     app["config_file"] = ConfigFile(settings.get_path("DISCO_MASTER_CONFIG"))
     app["start_nodes"] = start_nodes
+    httperrors.install(app)
     app.router.add_get(link.WS_PATH, node_socket)
     app.add_routes(api.routes)
     ddfs_master.setup(app, settings, cluster)
     web_ui.setup(app, settings, master)
+    _protect(app, settings)
+    serverlimits.add_body_limit(app, settings, exempt=("/disco/job/", "/ddfs/"))
     app.cleanup_ctx.append(_lifecycle)
     return app
+
+
+#: the master's routes serving the co-located node's task data and blobs (DISCO_PUBLIC_READS)
+MASTER_DATA_ROUTES = ("/disco/{path}", "/ddfs/{path}")
+
+
+def _protect(app: web.Application, settings: Any) -> None:
+    """With a cluster secret: every route but the node link (it authenticates in-band), the
+    login form and the static files needs the cluster's credential (docs/security.md)."""
+    secret = auth.load_secret(settings)
+    app["secret"] = secret
+    if secret:
+        login.setup(app, secret)
+        httpauth.setup(app, settings, exempt=(link.WS_PATH, login.LOGIN_PATH,
+                                              login.LOGOUT_PATH, "/static/"),
+                       login_path=login.LOGIN_PATH, data_routes=MASTER_DATA_ROUTES)
 
 
 def _apply_config(app: web.Application) -> None:
@@ -162,12 +183,21 @@ async def serve(settings: Any, stop: asyncio.Event | None = None) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     app = make_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = serverlimits.runner(app, settings, "master", handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.get_str("DISCO_MASTER_HOST"), settings.get_int("DISCO_PORT"),
-                       reuse_address=True)
+    site = web.TCPSite(
+        runner,
+        settings.get_str("DISCO_MASTER_HOST"),
+        settings.get_int("DISCO_PORT"),
+        reuse_address=True,
+        ssl_context=tls.server_context(settings),
+    )
     await site.start()
     log.info("master listening on %s", app["master"].master_url)
+    if not app["secret"] and auth.exposed_hosts([settings.get_str("DISCO_MASTER_HOST")]):
+        log.warning("listening beyond loopback without a cluster secret: anyone who can "
+                    "reach %s can run code on every node (run `disco secret`)",
+                    app["master"].master_url)
     try:
         await stop.wait()
     finally:

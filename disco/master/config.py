@@ -17,11 +17,13 @@ import logging
 import os
 from typing import Any
 
+from disco.error import RequestError
+
 log = logging.getLogger(__name__)
 
 
-class ConfigTableError(ValueError):
-    """A config table Disco would reject; the message is Disco's reply text."""
+class ConfigTableError(RequestError):
+    """A config table Disco would reject; the message is Disco's reply text (400)."""
 
 
 def expand_spec(spec: str) -> list[str]:

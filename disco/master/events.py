@@ -7,7 +7,6 @@ at once when 1000 lines are pending, and before every read so readers see the la
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -16,16 +15,13 @@ import shutil
 import time
 from json.encoder import encode_basestring_ascii
 
+from disco.urls import hexhash
+
 log = logging.getLogger(__name__)
 
 #: pending lines that force a flush (Disco's EVENT_BUFFER_SIZE)
 BUFFER_LINES = 1000
 _FILTER_DROP = re.compile(r"[^a-zA-Z0-9:\-_!@ ]")
-
-
-def hexhash(name: str) -> str:
-    """First byte of md5(name) as two hex digits (``disco.util.hexhash``)."""
-    return hashlib.md5(name.encode("utf-8")).hexdigest()[:2]
 
 
 def format_timestamp(now: float) -> str:
@@ -48,7 +44,9 @@ def event_line(now: float, host: str, message: str) -> str:
     second = int(now // 1)
     if second != _last_stamp[0]:
         _last_stamp = (second, encode_basestring_ascii(format_timestamp(now)))
-    return f"[{_last_stamp[1]},{encode_basestring_ascii(host)},{encode_basestring_ascii(message)}]\n"
+    return (
+        f"[{_last_stamp[1]},{encode_basestring_ascii(host)},{encode_basestring_ascii(message)}]\n"
+    )
 
 
 class EventLogs:

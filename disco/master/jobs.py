@@ -51,6 +51,7 @@ from disco.master.grouping import (
     ref_to_json,
 )
 from disco.protocol import cluster
+from disco.sysutil import format_duration
 
 LOST_NODE_MESSAGE = "Connection lost to the node (network busy?)"
 #: seconds between two looks for stragglers (a look scans the running stages' tasks)
@@ -128,14 +129,6 @@ class Stage:
     failures: int = 0
     done_scan: int = 0     # stage.tasks[:done_scan] were done when last looked at (a hint)
     durations: list[float] = field(default_factory=list)   # sorted run times of done tasks
-
-
-def format_duration(seconds: float) -> str:
-    """Disco's ``H:MM:SS.mmm``."""
-    millis = int(round(max(seconds, 0.0) * 1000))
-    hours, rest = divmod(millis, 3600_000)
-    minutes, rest = divmod(rest, 60_000)
-    return f"{hours}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
 
 
 class JobCoordinator:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
+from disco import auth
 from disco.protocol import cluster as link
 
 if TYPE_CHECKING:
@@ -97,6 +98,16 @@ async def node_socket(request: web.Request) -> web.WebSocketResponse:
         await ws.send_str(link.encode(link.reject(reason)))
         await ws.close()
         return ws
+    secret = request.app.get("secret")
+    if secret and not await _authenticate(ws, secret, node.host, hello,
+                                          settings.get_float("DISCO_NODE_TIMEOUT")):
+        log.warning("node link for %s from %s refused: no proof of the cluster's secret",
+                    node.host, request.remote)
+        await ws.send_str(link.encode(link.reject(
+            f"node link refused: the node for {node.host} must have the cluster's secret "
+            "(DISCO_SECRET or DISCO_SECRET_FILE)")))
+        await ws.close()
+        return ws
     if node.link is not None:
         log.warning("node %s reconnected; closing its previous link", node.host)
         await _drop(master, node)
@@ -115,6 +126,22 @@ async def node_socket(request: web.Request) -> web.WebSocketResponse:
         if node.link is peer:
             await _drop(master, node)
     return ws
+
+
+async def _authenticate(ws: web.WebSocketResponse, secret: str, host: str, hello: dict,
+                        timeout: float) -> bool:
+    """The link's HMAC challenge: sign the node's nonce, check its signature of ours."""
+    nonce = auth.new_nonce()
+    theirs = hello.get("nonce") if isinstance(hello.get("nonce"), str) else ""
+    await ws.send_str(link.encode(link.challenge(nonce, auth.link_mac(secret, "master", host,
+                                                                      theirs))))
+    try:
+        reply = await ws.receive(timeout=timeout or None)
+        answer = link.decode(reply.data) if reply.type == WSMsgType.TEXT else {}
+    except (asyncio.TimeoutError, link.LinkProtocolError):
+        return False
+    return answer.get("op") == link.AUTH and auth.same(
+        answer["mac"], auth.link_mac(secret, "node", host, nonce))
 
 
 def _take_reports(master: Master, host: str, reports) -> None:

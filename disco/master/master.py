@@ -18,13 +18,15 @@ from typing import Any
 
 import aiohttp
 
+from disco.addresses import co_located
+from disco import httpauth, tls
 from disco.error import JobPackError
 from disco.master import actions as A
 from disco.master import counters
 from disco.master.events import EventLogs
 from disco.master.grouping import DirOutput, output_from_input, url_host
 from disco.master.jobs import JobCoordinator, JobOptions, RetryPolicy, SpeculationPolicy
-from disco.master.nodes import Cluster, co_located
+from disco.master.nodes import Cluster
 from disco.master.scheduler import Scheduler
 from disco.master.store import Store
 from disco.protocol import cluster as link
@@ -226,8 +228,9 @@ class Master:
             if co_located(host, self.cluster.master_host) and path.startswith("disco/"):
                 local = os.path.join(self.settings.get_path("DISCO_DATA"), path[len("disco/"):])
                 return await asyncio.to_thread(_read_text, local)
-            async with aiohttp.ClientSession() as http:
-                async with http.get(f"http://{host}:{self.cluster.port}/{path}") as response:
+            async with httpauth.client_session(self.settings) as http:
+                async with http.get(f"{tls.scheme(self.settings)}://{host}:{self.cluster.port}/"
+                                    f"{path}") as response:
                     response.raise_for_status()
                     return await response.text()
         except (OSError, aiohttp.ClientError, ValueError) as exc:
@@ -235,8 +238,12 @@ class Master:
 
     def _retry_policy(self) -> RetryPolicy:
         s = self.settings
-        return RetryPolicy(s.get_float("DISCO_RETRY_SLEEP_UNIT"), s.get_float("DISCO_RETRY_SLEEP_MAX"),
-                           s.get_float("DISCO_RETRY_SLEEP_RANDOM"), self.runtime["max_failure_rate"])
+        return RetryPolicy(
+            s.get_float("DISCO_RETRY_SLEEP_UNIT"),
+            s.get_float("DISCO_RETRY_SLEEP_MAX"),
+            s.get_float("DISCO_RETRY_SLEEP_RANDOM"),
+            self.runtime["max_failure_rate"],
+        )
 
     def _speculation_policy(self) -> SpeculationPolicy:
         s = self.settings
@@ -339,7 +346,7 @@ class Master:
         """Tag the blobs a saving job's last stage uploaded; results become the tag (§2.2)."""
         tag = f"disco:results:{entry.name}"
         try:
-            async with aiohttp.ClientSession() as http:
+            async with httpauth.client_session(self.settings) as http:
                 async with http.put(f"{self.master_url}/ddfs/tag/{tag}",
                                     json=blob_url_lists(results)) as reply:
                     reply.raise_for_status()

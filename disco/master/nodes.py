@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import re
 import shlex
 import signal
-import socket
 import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from disco.addresses import co_located, is_local
+from disco import tls
 from disco.sysutil import node_process_of, pid_alive
 
 log = logging.getLogger(__name__)
@@ -38,35 +38,6 @@ log = logging.getLogger(__name__)
 STOP_GRACE = 5.0
 #: seconds between liveness checks of an adopted node process (not our child)
 ADOPTED_POLL = 0.5
-
-
-@functools.lru_cache(maxsize=256)
-def resolve(host: str) -> str | None:
-    try:
-        return socket.gethostbyname(host)
-    except OSError:
-        return None
-
-
-@functools.lru_cache(maxsize=1)
-def local_addresses() -> frozenset[str]:
-    addresses = {"127.0.0.1", "0.0.0.0"}
-    for name in (socket.gethostname(), socket.getfqdn()):
-        with contextlib.suppress(OSError):
-            addresses.update(socket.gethostbyname_ex(name)[2])
-    return frozenset(addresses)
-
-
-def is_local(host: str) -> bool:
-    """True when `host` is an address of this machine (any 127.x.y.z or a local interface)."""
-    address = resolve(host)
-    return address is not None and (address.startswith("127.") or address in local_addresses())
-
-
-def co_located(host: str, master_host: str) -> bool:
-    """A node whose host resolves to the master's address shares the master's port."""
-    return host == master_host or (resolve(host) is not None
-                                   and resolve(host) == resolve(master_host))
 
 
 @dataclass
@@ -138,8 +109,9 @@ class Cluster:
         for host, workers in hosts.items():
             node = self._nodes.get(host)
             if node is None:
-                node = Node(host, workers, f"http://{host}:{self.port}",
-                            f"http://{host}:{self.put_port}", self.ddfs_data_for(host))
+                scheme = tls.scheme(self.settings)
+                node = Node(host, workers, f"{scheme}://{host}:{self.port}",
+                            f"{scheme}://{host}:{self.put_port}", self.ddfs_data_for(host))
                 self._nodes[host] = node
                 added.append(host)
             node.max_workers = workers
@@ -306,8 +278,13 @@ class NodeProcesses:
         with open(out_path, "ab") as out:
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    *self.command(host), env=self.environment(host), stdin=asyncio.subprocess.DEVNULL,
-                    stdout=out, stderr=out, start_new_session=True)
+                    *self.command(host),
+                    env=self.environment(host),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=out,
+                    start_new_session=True,
+                )
             except OSError as exc:
                 log.error("cannot start node process for %s: %s", host, exc)
                 return None

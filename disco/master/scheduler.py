@@ -174,7 +174,9 @@ class Scheduler:
         return {h: n - self.busy.get(h, 0) for h, n in self.slots.items()
                 if n - self.busy.get(h, 0) > 0}
 
-    def schedule(self, gate: Callable[[str, int], bool] | None = None) -> list[tuple[str, int, str]]:
+    def schedule(
+        self, gate: Callable[[str, int], bool] | None = None
+    ) -> list[tuple[str, int, str]]:
         """Fill free slots: ``[(job, task, host)]``; `gate(job, task)` may veto a task."""
         free = self.free_slots()
         if not free:

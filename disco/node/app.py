@@ -13,12 +13,12 @@ import logging
 import os
 import shutil
 import signal
-import socket
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from disco.addresses import co_located, master_host_of
+from disco import auth, httpauth, serverlimits, tls
 from disco.ddfs_server import node as ddfs_node
 from disco.node import counters
 from disco.node.forkclient import ForkLauncher
@@ -35,6 +35,7 @@ from disco.node.supervisor import (
     TaskRunner,
     worker_base_env,
 )
+from disco.node import workeruser
 from disco.node.tempgc import TempGC
 from disco.protocol import cluster
 from disco.serving import serve_file
@@ -53,14 +54,19 @@ class Node:
         self.disco_data = settings.get_path("DISCO_DATA")
         self.ddfs_data = settings.get_path("DDFS_DATA")
         self.config = SupervisorConfig.from_settings(settings)
-        self.launcher = launcher or ForkLauncher(ExecLauncher(),
-                                                 zygote_idle=_zygote_idle(settings))
+        self.secret = auth.load_secret(settings)
+        users = workeruser.from_settings(settings)
+        # workers as another user are exec'd: a zygote would run job code as the node's user
+        self.launcher = launcher or (ExecLauncher(users) if users else ForkLauncher(
+            ExecLauncher(), zygote_idle=_zygote_idle(settings)))
         self.base_env = worker_base_env(cluster={
             "DISCO_MASTER": master_url, "DISCO_PORT": str(settings.get_int("DISCO_PORT")),
             "DDFS_PUT_PORT": str(settings.get_int("DDFS_PUT_PORT")),
-            "DISCO_DATA": self.disco_data, "DDFS_DATA": self.ddfs_data, **counters.GRANT})
+            "DISCO_DATA": self.disco_data, "DDFS_DATA": self.ddfs_data,
+            **_tls_env(settings), **counters.GRANT})
         self.jobhomes = JobHomes(self.disco_data, host,
-                                 jobpack_max=settings.get_int("DISCO_JOBPACK_MAX"))
+                                 jobpack_max=settings.get_int("DISCO_JOBPACK_MAX"),
+                                 session=lambda: httpauth.client_session(settings))
         self.runners: dict[TaskKey, TaskRunner] = {}
         #: task_done reports the master has not acknowledged as stored (re-sent on connect)
         self.unacked: dict[TaskKey, dict] = {}
@@ -81,7 +87,8 @@ class Node:
                                retry_max=heartbeat, on_message=self.handle,
                                on_connect=self._on_connect, on_disconnect=self._on_disconnect,
                                disk_usage=self.disk_usage, running=self.running,
-                               reports=lambda: list(self.unacked.values()))
+                               reports=lambda: list(self.unacked.values()),
+                               secret=self.secret, ssl=_client_ssl(settings))
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -95,6 +102,10 @@ class Node:
         for app in (get_app, put_app):
             if app is not None:
                 add_metrics_route(app, self.render_metrics)
+        # the data server's files may be public reads (DISCO_PUBLIC_READS); uploads never
+        if get_app is not None:
+            httpauth.setup(get_app, self.settings)
+        httpauth.setup(put_app, self.settings, data_routes=())
         if get_app is not None:
             self._add_file_routes(get_app)
             await self._bind(get_app, self.settings.get_int("DISCO_PORT"))
@@ -129,17 +140,20 @@ class Node:
             return await serve_file(request, self.disco_data, request.match_info["path"])
 
         async def ddfs_file(request: web.Request) -> web.StreamResponse:
-            return await serve_file(request, self.ddfs_data, request.match_info["path"])
+            return await serve_file(request, self.ddfs_data, request.match_info["path"],
+                              volume_links=True)
 
         app.router.add_get("/disco/{path:.+}", disco_file)
         if not any(r.canonical.startswith("/ddfs/") for r in app.router.resources()):
             app.router.add_get("/ddfs/{path:.+}", ddfs_file)
 
     async def _bind(self, app: web.Application, port: int) -> None:
-        runner = web.AppRunner(app, access_log=None)
+        runner = serverlimits.runner(app, self.settings, f"node {self.host}:{port}",
+                                     access_log=None)
         await runner.setup()
         self._web_runners.append(runner)
-        await web.TCPSite(runner, self.host, port, reuse_address=True).start()
+        await web.TCPSite(runner, self.host, port, reuse_address=True,
+                          ssl_context=tls.server_context(self.settings)).start()
 
     # ---- the link -----------------------------------------------------------------------
 
@@ -218,7 +232,8 @@ class Node:
             log.warning("task %s is already running here", key)
             return
         runner = TaskRunner(message, self.task_info(message), self.jobhomes, self.launcher,
-                            self.base_env, self.config, self.send, save=self.save_outputs)
+                            self.worker_env(message["job"]), self.config, self.send,
+                            save=self.save_outputs)
         self.runners[key] = runner
         self.metrics.task_started(key)
         run = asyncio.create_task(self._run(runner))
@@ -242,6 +257,13 @@ class Node:
         if self._ddfs is None:
             self._ddfs = ddfs_client(self.master_url, self.settings)
         return save_outputs(self._ddfs, job, task, attempt, jobhome, outputs)
+
+    def worker_env(self, job: str) -> dict[str, str]:
+        """The base environment plus, with a cluster secret, the job's token (never the
+        secret: docs/security.md "Workers")."""
+        if not self.secret:
+            return self.base_env
+        return {**self.base_env, auth.JOB_TOKEN_VAR: auth.job_token(self.secret, job)}
 
     def task_info(self, message: dict) -> TaskInfo:
         job = message["job"]
@@ -280,6 +302,17 @@ class Node:
         run.add_done_callback(self._runs.discard)
 
 
+def _tls_env(settings: Any) -> dict[str, str]:
+    """The CA bundle workers need to verify the cluster's HTTPS servers (not a secret)."""
+    ca = settings.get("DISCO_TLS_CA")
+    return {"DISCO_TLS_CA": str(ca)} if ca else {}
+
+
+def _client_ssl(settings: Any):
+    return tls.client_context(settings) if tls.enabled(settings) or settings.get(
+        "DISCO_TLS_CA") else None
+
+
 def _zygote_idle(settings: Any) -> float:
     """`DISCO_NODE_ZYGOTE_IDLE`: seconds a job's zygote outlives its last task (0: none)."""
     value = settings.get("DISCO_NODE_ZYGOTE_IDLE")
@@ -290,22 +323,10 @@ def _key(message: dict) -> TaskKey:
     return (message["job"], message["task"], message["attempt"])
 
 
-async def resolve(host: str) -> set[str]:
-    """The addresses `host` resolves to (empty if it does not resolve)."""
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError:
-        return set()
-    return {info[4][0] for info in infos}
-
-
 async def is_co_located(host: str, master_url: str) -> bool:
-    """True when `host` resolves to an address of the master's host."""
-    master_host = urlsplit(master_url if "://" in master_url else "http://" + master_url).hostname
-    if not master_host:
-        return False
-    return bool(await resolve(host) & await resolve(master_host))
+    """True when `host` resolves to an address of the master's host (disco.addresses)."""
+    master_host = master_host_of(master_url)
+    return bool(master_host) and await asyncio.to_thread(co_located, host, master_host)
 
 
 # ---- process entry point -----------------------------------------------------------------

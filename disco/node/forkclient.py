@@ -229,6 +229,8 @@ class ForkLauncher:
         self.server_env = dict(os.environ if server_env is None else server_env)
         self._client = ForkServerClient(self.server_env, zygote_idle)
         self._forkable: dict[tuple, bool] = {}
+        #: parked workers (worker reuse): key -> [(worker, expiry timer)], oldest first
+        self._idle: dict[Any, list[tuple[ForkedWorker, asyncio.TimerHandle]]] = {}
 
     async def spawn(self, argv: list[str], cwd: str, env: dict[str, str]) -> Any:
         if self._can_fork(argv[0], cwd, env):
@@ -256,10 +258,97 @@ class ForkLauncher:
         return forkable
 
     def forget_job(self, jobhome: str) -> None:
-        """The job whose home is `jobhome` was purged or killed: end its zygote."""
+        """The job whose home is `jobhome` was purged or killed: end its zygote and its
+        parked workers."""
         self._forkable = {key: value for key, value in self._forkable.items()
                           if key[1] != jobhome}
+        for key in [key for key in self._idle if key[0] == jobhome]:
+            for worker, timer in self._idle.pop(key):
+                timer.cancel()
+                _end_parked(worker)
         self._client.forget(jobhome)
 
+    # ---- worker reuse (our Python workers; `TaskRunner._park`) ---------------------------
+
+    def reusable(self, executable: str, cwd: str, env: dict[str, str]) -> bool:
+        """Only workers the fork server starts (our `# disco-python-worker` launcher) know
+        how to wait for a next task; everything else is exec'd and stopped after each task."""
+        return self._can_fork(executable, cwd, env)
+
+    def park(self, key: Any, worker: Any, idle: float) -> bool:
+        """Keep a worker that sent DONE for the next task of the same job (`key`) for up to
+        `idle` seconds; a bloated one (RSS above `PARK_MAX_RSS`) is not kept."""
+        if not isinstance(worker, ForkedWorker) or _rss(worker.pid) > PARK_MAX_RSS:
+            return False
+        if sum(map(len, self._idle.values())) >= PARK_MAX:
+            self._evict_oldest()
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(idle, self._expire, key, worker)
+        self._idle.setdefault(key, []).append((worker, timer))
+        return True
+
+    def take_idle(self, key: Any) -> ForkedWorker | None:
+        """A parked, still running worker of the job `key` (most recently parked: its pages
+        are the warmest), or None."""
+        parked = self._idle.get(key)
+        while parked:
+            worker, timer = parked.pop()
+            timer.cancel()
+            if worker.returncode is None:
+                if not parked:
+                    del self._idle[key]
+                return worker
+            _end_parked(worker)
+        self._idle.pop(key, None)
+        return None
+
+    def _expire(self, key: Any, worker: ForkedWorker) -> None:
+        parked = self._idle.get(key, [])
+        for index, (candidate, _timer) in enumerate(parked):
+            if candidate is worker:
+                del parked[index]
+                break
+        if not parked:
+            self._idle.pop(key, None)
+        _end_parked(worker)
+
+    def _evict_oldest(self) -> None:
+        key = next(iter(self._idle))
+        worker, timer = self._idle[key].pop(0)
+        timer.cancel()
+        if not self._idle[key]:
+            del self._idle[key]
+        _end_parked(worker)
+
     async def close(self) -> None:
+        for parked in self._idle.values():
+            for worker, timer in parked:
+                timer.cancel()
+                _end_parked(worker)
+        self._idle.clear()
         await self._client.close()
+
+
+#: parked workers kept at most (all jobs), and the largest resident size worth keeping
+PARK_MAX = 64
+PARK_MAX_RSS = 512 << 20
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _end_parked(worker: ForkedWorker) -> None:
+    """Stop a parked worker: SIGKILL its session and close the node's ends of its pipes
+    (its exit is reported by the fork server as any other)."""
+    kill_process_group(worker.pid)
+    for fd in (worker.stdin_fd, worker.output_fd):
+        try:
+            os.close(fd)
+        except OSError:
+            pass

@@ -11,19 +11,20 @@ import asyncio
 import json
 import logging
 import os
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 import aiohttp
 
-from disco import __version__
+from disco import __version__, auth
 from disco.protocol import cluster
+from disco.error import DiscoError
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict], Awaitable[None] | None]
 
 
-class LinkRejected(Exception):
+class LinkRejected(DiscoError):
     """The master answered `reject`."""
 
 
@@ -34,7 +35,8 @@ class MasterLink:
                  retry_max: float, on_message: Handler, on_connect: Callable[[dict], None],
                  on_disconnect: Callable[[], None], disk_usage: Callable[[], tuple[int, int]],
                  running: Callable[[], list],
-                 reports: Callable[[], list] = list) -> None:
+                 reports: Callable[[], list] = list, secret: str | None = None,
+                 ssl: Any = None) -> None:
         self.url = ws_url(master_url)
         self.host = host
         self.heartbeat, self.timeout, self.retry_max = heartbeat, timeout, retry_max
@@ -43,6 +45,9 @@ class MasterLink:
         self._disk_usage, self._running, self._reports = disk_usage, running, reports
         self._outbox: asyncio.Queue[dict] | None = None
         self.connected = asyncio.Event()
+        #: the cluster secret: with one, master and node prove they know it (docs/security.md)
+        self.secret = secret
+        self.ssl = ssl if ssl is not None else True  # aiohttp: True = default verification
 
     def send(self, message: dict) -> None:
         """Queue a message for the master; dropped if the link is down (the master treats a
@@ -74,14 +79,16 @@ class MasterLink:
         # pings silent nodes itself; our pings only detect a vanished master (PONG within
         # DISCO_NODE_TIMEOUT after 2 x DISCO_NODE_TIMEOUT of silence).
         async with http.ws_connect(self.url, heartbeat=2 * self.timeout if self.timeout > 0
-                                   else None, max_msg_size=0) as ws:
+                                   else None, max_msg_size=0, ssl=self.ssl) as ws:
             free, used = self._disk_usage()
             # reports the master has not stored travel in the hello: the master takes them
             # before it schedules anything on this node (a master killed right after they
             # arrived would otherwise run those tasks again)
+            nonce = auth.new_nonce() if self.secret else None
             await ws.send_str(cluster.encode(cluster.hello(self.host, os.getpid(), __version__,
-                                                           free, used, self._reports())))
-            welcome = await self._welcome(ws)
+                                                           free, used, self._reports(),
+                                                           nonce=nonce)))
+            welcome = await self._welcome(ws, nonce)
             log.info("connected to master %s as %s", self.url, self.host)
             self._outbox = asyncio.Queue()
             self._on_connect(welcome)
@@ -98,15 +105,30 @@ class MasterLink:
                 await asyncio.gather(*tasks, return_exceptions=True)
                 self._on_disconnect()
 
-    async def _welcome(self, ws: aiohttp.ClientWebSocketResponse) -> dict:
+    async def _welcome(self, ws: aiohttp.ClientWebSocketResponse, nonce: str | None) -> dict:
+        reply = await self._receive_reply(ws)
+        if nonce is not None:
+            if reply["op"] != cluster.CHALLENGE:
+                raise LinkRejected("the master did not prove it knows the cluster's secret "
+                                   "(is DISCO_SECRET set on the master?)")
+            if not auth.same(reply["mac"], auth.link_mac(self.secret, "master", self.host,
+                                                         nonce)):
+                raise LinkRejected("the master's signature is wrong: master and node have "
+                                   "different secrets (DISCO_SECRET)")
+            await ws.send_str(cluster.encode(cluster.auth(
+                auth.link_mac(self.secret, "node", self.host, reply["nonce"]))))
+            reply = await self._receive_reply(ws)
+        if reply["op"] != cluster.WELCOME:
+            raise aiohttp.ClientError(f"expected welcome, got {reply['op']}")
+        return reply
+
+    async def _receive_reply(self, ws: aiohttp.ClientWebSocketResponse) -> dict:
         message = await ws.receive(timeout=self.timeout)
         if message.type != aiohttp.WSMsgType.TEXT:
             raise aiohttp.ClientError(f"master closed the link before welcome ({message.type})")
         reply = cluster.decode(message.data)
         if reply["op"] == cluster.REJECT:
             raise LinkRejected(reply["reason"])
-        if reply["op"] != cluster.WELCOME:
-            raise aiohttp.ClientError(f"expected welcome, got {reply['op']}")
         return reply
 
     async def _receiver(self, ws: aiohttp.ClientWebSocketResponse) -> None:

@@ -14,8 +14,8 @@ import os
 import time
 from typing import Any, Iterable
 
-from disco.node.jobhome import hexhash
 from disco.node.protocol import Output
+from disco.urls import hexhash
 
 log = logging.getLogger(__name__)
 

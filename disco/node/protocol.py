@@ -18,6 +18,7 @@ from typing import Any
 
 from disco.node import counters
 from disco.protocol import cluster
+from disco.sysutil import format_duration
 
 log = logging.getLogger(__name__)
 
@@ -278,15 +279,6 @@ class TaskSession:
 def is_message_name(name: str) -> bool:
     """False for text that cannot be a message name (stray output on the protocol channel)."""
     return bool(_NAME_RE.match(name))
-
-
-def format_duration(seconds: float) -> str:
-    """Disco's `disco:format_time`: H:MM:SS.mmm."""
-    ms_total = int(seconds * 1000)
-    hours, rest = divmod(ms_total, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    secs, ms = divmod(rest, 1000)
-    return f"{hours}:{minutes:02d}:{secs:02d}.{ms:03d}"
 
 
 # ---- payload schemas (Disco's json_validator specs); each returns a problem text or "" ------

@@ -3,7 +3,8 @@
 Layer 2 (`disco.node`; stdlib and `disco.settings` only). The master starts a node on a host
 that is not this machine as ::
 
-    ssh [DISCO_SSH_OPTIONS] HOST env K=V... PYTHON -m disco.node.remote start --host HOST --master URL
+    ssh [DISCO_SSH_OPTIONS] HOST env K=V... PYTHON -m disco.node.remote start \
+        --host HOST --master URL
 
 where ``K=V`` are the master's cluster-wide settings (ports, timeouts; never paths, which are
 the node machine's own, from its environment or settings file, nor secrets, which must be in

@@ -24,11 +24,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from disco.node.jobhome import JobHome, JobHomes
+from disco.node.jobhome import JobHome, JobHomeEscape, JobHomes
 from disco.node.outputs import write_results
 from disco.node.protocol import (
     KIND_DONE,
     KIND_ERROR,
+    KIND_FATAL,
     Defer,
     MessageThrottle,
     Output,
@@ -48,6 +49,11 @@ KIND_KILLED = "killed"
 
 #: the replies most worker messages get, encoded once
 _ENCODED_OK = {payload: framing.encode("OK", payload) for payload in ("ok", "pong")}
+#: worker reuse (our Python workers only): the environment variable that offers it, and the
+#: frame that starts a parked worker's next task (it then sends WORKER as a new one would)
+REUSE_VARIABLE = "DISCO_WORKER_REUSE"
+_ENCODED_NEXT = framing.encode("NEXT", "")
+_REUSE_OFF = ("", "0", "false", "off", "no")
 
 Send = Callable[[dict], None]
 #: uploads a last-stage task's outputs to DDFS: (job, task, attempt, jobhome, outputs) -> outputs
@@ -66,13 +72,17 @@ class SupervisorConfig:
     last_words_max: int = 100 * 1024   # Disco's MAX_ERROR_BUFFER_SIZE
     exit_grace: float = 1.0            # wait for end of output after the worker exited
     poll_interval: float = 1.0         # how often the task's timer checks an unfinished worker
+    worker_reuse: bool = True          # DISCO_WORKER_REUSE: our Python workers run several tasks
+    reuse_idle: float = 10.0           # DISCO_WORKER_REUSE_IDLE: s a parked worker waits
 
     @classmethod
     def from_settings(cls, settings: Any) -> "SupervisorConfig":
         return cls(start_timeout=settings.get_float("DISCO_WORKER_START_TIMEOUT"),
                    message_timeout=settings.get_float("DISCO_WORKER_MESSAGE_TIMEOUT"),
                    msg_rate_slow=settings.get_int("DISCO_MSG_RATE_SLOW"),
-                   msg_rate_max=settings.get_int("DISCO_MSG_RATE_MAX"))
+                   msg_rate_max=settings.get_int("DISCO_MSG_RATE_MAX"),
+                   worker_reuse=settings.get_bool("DISCO_WORKER_REUSE"),
+                   reuse_idle=settings.get_float("DISCO_WORKER_REUSE_IDLE"))
 
 
 class WorkerProcess(Protocol):
@@ -123,13 +133,21 @@ class ExecLauncher:
     process start per task, and the node's own niceness is the operator's choice.
     """
 
+    def __init__(self, users: Any = None) -> None:
+        self._users = users  # disco.node.workeruser.WorkerUsers: DISCO_WORKER_USER
+
     async def spawn(self, argv: list[str], cwd: str, env: dict[str, str]) -> ExecWorker:
+        identity = {}
+        if self._users is not None:
+            who = await asyncio.to_thread(self._users.identity, cwd)
+            identity = {"user": who.uid, "group": who.gid, "extra_groups": []}
         stdin_r, stdin_w = os.pipe()
         out_r, out_w = os.pipe()
         try:
             process = await asyncio.create_subprocess_exec(
                 *argv, cwd=cwd, env=env, stdin=stdin_r, stdout=out_w,
-                stderr=asyncio.subprocess.STDOUT, start_new_session=True, close_fds=True)
+                stderr=asyncio.subprocess.STDOUT, start_new_session=True, close_fds=True,
+                **identity)
         except BaseException:
             os.close(stdin_w)
             os.close(out_r)
@@ -193,6 +211,11 @@ class WorkerPipes:
             return
         self.stop_reading()
         self._on_end()
+
+    @property
+    def unsent(self) -> bool:
+        """True while a reply waits for the pipe to drain."""
+        return bool(self._unsent)
 
     def stop_reading(self) -> None:
         if self._reading:
@@ -337,7 +360,9 @@ class TaskRunner:
             home = await self._jobhomes.ensure(job, self.spec["jobpack"], self.spec["worker"])
         except Exception as exc:  # any failure to get the job home fails this attempt only
             log.warning("job %s: job home failed: %s", job, exc)
-            self._report(Stop(KIND_ERROR, f"Jobpack extraction failed: {exc}"))
+            # an escaping job home fails the same way on every retry: the job is fatal
+            kind = KIND_FATAL if isinstance(exc, JobHomeEscape) else KIND_ERROR
+            self._report(Stop(kind, f"Jobpack extraction failed: {exc}"))
             return
         if self._killed:
             return
@@ -351,20 +376,62 @@ class TaskRunner:
         env = worker_env(self._base_env, home.jobenvs)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        try:
-            self._process = await self._launcher.spawn(argv, home.path, env)
-        except OSError as exc:
-            return Stop(KIND_ERROR, f"Could not start the worker {argv[0]}: {exc}")
-        log.debug("task %s: worker pid %d started in %.1f ms", self.key, self._process.pid,
-                  (loop.time() - started) * 1000)
-        self._pipes = WorkerPipes(self._process, self._on_output, self._on_output_end)
+        reuse = self._reuse_key(argv, home, env)
+        process = None
+        if reuse is not None:
+            env[REUSE_VARIABLE] = "1"
+            process = self._launcher.take_idle(reuse)
+        reused = process is not None
+        if process is None:
+            try:
+                process = await self._launcher.spawn(argv, home.path, env)
+            except OSError as exc:
+                return Stop(KIND_ERROR, f"Could not start the worker {argv[0]}: {exc}")
+        self._process = process
+        log.debug("task %s: worker pid %d %s in %.1f ms", self.key, process.pid,
+                  "reused" if reused else "started", (loop.time() - started) * 1000)
+        self._pipes = WorkerPipes(process, self._on_output, self._on_output_end)
+        outcome: Stop | None = None
         try:
             if self._killed:  # a kill order that arrived while the process was starting
-                return Stop(KIND_KILLED)
-            outcome = await self._watch(loop, started)
-            return outcome if outcome is not None else await self._crashed()
+                outcome = Stop(KIND_KILLED)
+                return outcome
+            over = self._watch(loop, started)
+            if reused:
+                self._pipes.write(_ENCODED_NEXT)
+            outcome = await over
+            if outcome is None:
+                outcome = await self._crashed()
+            return outcome
         finally:
-            await self._stop_process()
+            if not (reuse is not None and outcome is not None and outcome.kind == KIND_DONE
+                    and self._park(reuse)):
+                await self._stop_process()
+
+    def _reuse_key(self, argv: list[str], home: JobHome, env: dict[str, str]) -> Any:
+        """The key parked workers of this job are found by, or None when this task's worker
+        is not to be reused: reuse off for the cluster or the job (its jobenvs say
+        ``DISCO_WORKER_REUSE=0``), or not one of our forked Python workers (other workers and
+        Disco's own keep the one-process-per-task protocol)."""
+        if not self.config.worker_reuse or self.config.reuse_idle <= 0:
+            return None
+        if str(home.jobenvs.get(REUSE_VARIABLE, "1")).lower() in _REUSE_OFF:
+            return None
+        reusable = getattr(self._launcher, "reusable", None)
+        if reusable is None or not reusable(argv[0], home.path, env):
+            return None
+        return (home.path, argv[0])
+
+    def _park(self, key: Any) -> bool:
+        """After DONE: leave the worker running, waiting for its next task, if nothing of this
+        session is left in the pipes. False: stop it as usual."""
+        process, pipes = self._process, self._pipes
+        assert process is not None and pipes is not None
+        if (self._killed or process.returncode is not None or self._held or pipes.unsent
+                or self._decoder.pending or self._last_words is not None):
+            return False
+        self._quiet()
+        return self._launcher.park(key, process, self.config.reuse_idle)
 
     def _watch(self, loop: asyncio.AbstractEventLoop, started: float) -> asyncio.Future:
         """Start serving the worker; the future resolves when its session is over."""

@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 
+from disco import httpauth
 from disco.ddfs import DDFS
 from disco.error import CommError
 from disco.urls import hexhash
@@ -77,6 +78,7 @@ class TempGC:
         self.host = host
         self.root = os.path.join(disco_data, host)
         self.jobs_url = master_url.rstrip("/") + JOBS_PATH
+        self.settings = settings
         self.interval = settings.get_float("DATA_GC_INTERVAL") * 3600
         self.gc_after = settings.get_float("DISCO_GC_AFTER")
         self.pause = float(settings.get("DISCO_TEMP_GC_PAUSE", DEFAULT_PAUSE))
@@ -112,7 +114,7 @@ class TempGC:
     async def fetch_jobs(self) -> tuple[set[str], set[str]]:
         """Active and recently purged job names, from the master."""
         timeout = aiohttp.ClientTimeout(total=self.timeout)
-        async with aiohttp.ClientSession(timeout=timeout) as http, \
+        async with httpauth.client_session(self.settings, timeout=timeout) as http, \
                 http.get(self.jobs_url) as resp:
             resp.raise_for_status()
             body = await resp.json(content_type=None)

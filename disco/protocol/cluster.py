@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from disco.error import ProtocolError
+
 #: websocket path on the master that nodes connect to
 WS_PATH = "/internal/node/ws"
 
@@ -31,6 +33,10 @@ KILL_JOB = "kill_job"
 PURGE_JOB = "purge_job"
 #: the master stored these task reports; the node stops keeping them for a re-send
 STORED = "stored"
+#: the link's mutual HMAC authentication when the cluster has a secret (docs/security.md):
+#: master -> node `challenge` after the hello, node -> master `auth` before the welcome
+CHALLENGE = "challenge"
+AUTH = "auth"
 
 #: task_failed kinds: ``error`` is retried on another node, ``fatal`` kills the job
 KIND_ERROR = "error"
@@ -54,10 +60,12 @@ FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     KILL_JOB: {"job": str},
     PURGE_JOB: {"job": str},
     STORED: {"tasks": list},
+    CHALLENGE: {"nonce": str, "mac": str},
+    AUTH: {"mac": str},
 }
 
 
-class LinkProtocolError(ValueError):
+class LinkProtocolError(ProtocolError, ValueError):
     """A websocket message that is not valid JSON or does not match its op's fields."""
 
 
@@ -96,10 +104,13 @@ def validate(message: dict[str, Any]) -> None:
 # ---- builders: node -> master -------------------------------------------------------------
 
 def hello(host: str, pid: int, version: str, disk_free: int = 0, disk_used: int = 0,
-          reports: list | None = None) -> dict:
-    """`reports`: the ``task_done`` messages the master has not acknowledged as stored."""
+          reports: list | None = None, nonce: str | None = None) -> dict:
+    """`reports`: the ``task_done`` messages the master has not acknowledged as stored;
+    `nonce`: what the master must sign to prove it knows the cluster's secret."""
     message = {"op": HELLO, "host": host, "pid": pid, "version": version,
                "disk_free": disk_free, "disk_used": disk_used}
+    if nonce:
+        message["nonce"] = nonce
     if reports:
         message["reports"] = reports
     return message
@@ -138,6 +149,15 @@ def input_failed(job: str, task: int, attempt: int, input_id: int, urls: list) -
 
 def welcome(max_workers: int) -> dict:
     return {"op": WELCOME, "max_workers": max_workers}
+
+
+def challenge(nonce: str, mac: str) -> dict:
+    """`mac` signs the node's hello nonce; the node signs `nonce` in its `auth` reply."""
+    return {"op": CHALLENGE, "nonce": nonce, "mac": mac}
+
+
+def auth(mac: str) -> dict:
+    return {"op": AUTH, "mac": mac}
 
 
 def reject(reason: str) -> dict:

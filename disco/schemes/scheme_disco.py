@@ -11,9 +11,13 @@ from disco.urls import urljoin, urlsplit
 
 def open(url: str, task: Any = None) -> Any:
     if task is not None:
-        parts = urlsplit(url, localhost=task.host,
-                         disco_port=getattr(task, "disco_port", None) or getattr(task, "port", None),
-                         disco_data=task.disco_data, ddfs_data=task.ddfs_data)
+        parts = urlsplit(
+            url,
+            localhost=task.host,
+            disco_port=getattr(task, "disco_port", None) or getattr(task, "port", None),
+            disco_data=task.disco_data,
+            ddfs_data=task.ddfs_data,
+        )
     else:
         parts = urlsplit(url)
     return comm.open_url(urljoin(parts))

@@ -23,7 +23,9 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from disco import auth, tls
 from disco.cli.daemon import tail
+from disco.error import DiscoError
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ FAST_SETTINGS: dict[str, Any] = {
 }
 
 
-class ClusterError(RuntimeError):
+class ClusterError(DiscoError, RuntimeError):
     """The cluster did not start or stop as expected (the message includes log tails)."""
 
 
@@ -79,7 +81,7 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def free_port(hosts: Iterable[str], avoid: Iterable[int] = ()) -> int:
+def free_port(hosts: Iterable[str] = ("127.0.0.1",), avoid: Iterable[int] = ()) -> int:
     """A port the OS considers free that is also free on every address in `hosts`."""
     hosts, avoid = list(hosts), set(avoid)
     for _attempt in range(200):
@@ -98,15 +100,24 @@ def resolve_ipv4(host: str) -> str:
         return host
 
 
-def http_get(url: str, timeout: float = 5.0) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as reply:
+def http_get(url: str, timeout: float = 5.0, headers: Mapping[str, str] | None = None,
+             cafile: str | None = None) -> bytes:
+    request = urllib.request.Request(url, headers=dict(headers or {}))
+    with urllib.request.urlopen(request, timeout=timeout,
+                                context=_tls_context(url, cafile)) as reply:
         return reply.read()
 
 
-def http_post(url: str, body: bytes, timeout: float = 10.0) -> bytes:
-    request = urllib.request.Request(url, data=body, method="POST")
-    with urllib.request.urlopen(request, timeout=timeout) as reply:
+def http_post(url: str, body: bytes, timeout: float = 10.0,
+              headers: Mapping[str, str] | None = None, cafile: str | None = None) -> bytes:
+    request = urllib.request.Request(url, data=body, method="POST", headers=dict(headers or {}))
+    with urllib.request.urlopen(request, timeout=timeout,
+                                context=_tls_context(url, cafile)) as reply:
         return reply.read()
+
+
+def _tls_context(url: str, cafile: str | None):
+    return tls.client_context({"DISCO_TLS_CA": cafile}) if url.startswith("https:") else None
 
 
 @dataclass(frozen=True)
@@ -205,7 +216,8 @@ class LocalCluster:
             "DISCO_MASTER_HOST": self.master_host,
             "DISCO_PORT": port,
             "DDFS_PUT_PORT": put_port,
-            "DISCO_MASTER": f"http://{self.master_host}:{port}",
+            "DISCO_MASTER": (f"{'https' if self.extra_settings.get('DISCO_TLS_CERT') else 'http'}"
+                             f"://{self.master_host}:{port}"),
             "DISCO_LOG_DIR": os.path.join(self.root, "log"),
             "DISCO_PID_DIR": os.path.join(self.root, "run"),
             "DISCO_MASTER_CONFIG": os.path.join(self.root, "disco.config"),
@@ -222,6 +234,12 @@ class LocalCluster:
     @property
     def put_port(self) -> int:
         return int(self.env["DDFS_PUT_PORT"])
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The cluster credential (none without a DISCO_SECRET) for HTTP requests."""
+        secret = self.env.get("DISCO_SECRET")
+        return auth.with_token({}, auth.client_token(secret) if secret else None)
 
     @property
     def master_url(self) -> str:
@@ -309,7 +327,8 @@ class LocalCluster:
                 raise ClusterError(f"master exited with code {self.process.returncode}\n"
                                    + self.logs())
             try:
-                return bool(http_get(f"{self.master_url}/disco/version", timeout=1.0))
+                return bool(http_get(f"{self.master_url}/disco/version", timeout=1.0,
+                                     headers=self.headers, cafile=self.env.get("DISCO_TLS_CA")))
             except OSError:
                 return False
         poll_for(answers, timeout, period=0.05,
@@ -318,12 +337,14 @@ class LocalCluster:
     def save_config(self, table: list[list[str]]) -> None:
         """POST /disco/ctrl/save_config_table; the master then starts the nodes."""
         reply = http_post(f"{self.master_url}/disco/ctrl/save_config_table",
-                          json.dumps(table).encode())
+                          json.dumps(table).encode(), headers=self.headers,
+                          cafile=self.env.get("DISCO_TLS_CA"))
         if json.loads(reply) != "table saved!":
             raise ClusterError(f"save_config_table answered {reply!r}")
 
     def nodeinfo(self) -> dict[str, dict]:
-        return json.loads(http_get(f"{self.master_url}/disco/ctrl/nodeinfo"))
+        return json.loads(http_get(f"{self.master_url}/disco/ctrl/nodeinfo",
+                                   headers=self.headers, cafile=self.env.get("DISCO_TLS_CA")))
 
     def connected_hosts(self) -> set[str]:
         try:

@@ -17,7 +17,8 @@ namespace with a host key and an authorized client key made for the cluster, and
 Faults for the chaos suite: `link_down`/`link_up` (the host's veth on the bridge: its packets
 are dropped, connections hang as on a cut cable), `signal_node` (SIGKILL/SIGSTOP/SIGCONT the
 node process and its workers), `fill_disk` (the host's data disk, holding ``DISCO_DATA`` and
-``DDFS_DATA``, is a size-limited tmpfs when `disk_mb` is given). Client code runs inside the master namespace (`run`, `python`).
+``DDFS_DATA``, is a size-limited tmpfs when `disk_mb` is given). Client code runs inside the
+master namespace (`run`, `python`).
 
 Needs root, ``ip`` (iproute2) with veth and bridge support, and ``/usr/sbin/sshd``;
 `unavailable()` says which is missing.
@@ -130,9 +131,15 @@ class Host:
 class NetnsCluster:
     """A master host and `nodes` node hosts in namespaces; nodes started over ssh."""
 
-    def __init__(self, root: str | os.PathLike, nodes: int = 3, workers: int = 2,
-                 settings: Mapping[str, Any] | None = None, disk_mb: Mapping[str, int] | None = None,
-                 tag: str | None = None) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        nodes: int = 3,
+        workers: int = 2,
+        settings: Mapping[str, Any] | None = None,
+        disk_mb: Mapping[str, int] | None = None,
+        tag: str | None = None,
+    ) -> None:
         self.root = os.path.abspath(os.fspath(root))
         self.workers = workers
         self.tag = tag or secrets.token_hex(2)
@@ -431,7 +438,7 @@ class NetnsCluster:
                     host.sshd.wait(10)
                 except subprocess.TimeoutExpired:
                     host.sshd.kill()
-        for name, host in self.hosts.items():
+        for name in self.hosts:
             try:
                 left = poll_for(lambda h=name: not self.netns_pids(h), 15, period=0.1)
             except TimeoutError:

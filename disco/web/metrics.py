@@ -31,7 +31,9 @@ class _Family:
 
     def render(self) -> str:
         lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
-        lines += [f"{self.name}{_labels(labels)} {float(value):g}" for labels, value in self.samples]
+        lines += [
+            f"{self.name}{_labels(labels)} {float(value):g}" for labels, value in self.samples
+        ]
         return "\n".join(lines)
 
 
@@ -40,10 +42,14 @@ def render_metrics(nodeinfo: Mapping[str, Mapping], joblist: Iterable[list],
     """Render metrics from `/disco/ctrl/nodeinfo`, `/disco/ctrl/joblist` and optional
     `{job: jobinfo["pipeline"]}` for the active jobs."""
     up = _Family("disco_node_up", "gauge", "1 if the node is connected to the master")
-    blacklisted = _Family("disco_node_blacklisted", "gauge", "1 if the node is on the Disco blacklist")
+    blacklisted = _Family(
+        "disco_node_blacklisted", "gauge", "1 if the node is on the Disco blacklist"
+    )
     slots = _Family("disco_node_worker_slots", "gauge", "configured worker slots (max_workers)")
     busy = _Family("disco_node_busy_slots", "gauge", "slots running a task")
-    tasks = _Family("disco_node_tasks_total", "counter", "finished tasks by outcome (job_ok, data_error, error)")
+    tasks = _Family(
+        "disco_node_tasks_total", "counter", "finished tasks by outcome (job_ok, data_error, error)"
+    )
     disk = _Family("disco_node_ddfs_bytes", "gauge", "DDFS disk space by state (used, free)")
     for host, info in sorted(nodeinfo.items()):
         up.add(1 if info.get("connected") else 0, host=host)
@@ -61,10 +67,14 @@ def render_metrics(nodeinfo: Mapping[str, Mapping], joblist: Iterable[list],
         jobs.add(counts.get(status, 0), status=status)
     families = [up, blacklisted, slots, busy, tasks, disk, jobs]
     if pipelines:
-        stage_tasks = _Family("disco_stage_tasks", "gauge", "tasks of an active job's stage by state")
+        stage_tasks = _Family(
+            "disco_stage_tasks", "gauge", "tasks of an active job's stage by state"
+        )
         for job, pipeline in sorted(pipelines.items()):
             for stage, *numbers in pipeline:
-                for state, value in zip(("pending", "waiting", "running", "done", "failed"), numbers):
+                for state, value in zip(
+                    ("pending", "waiting", "running", "done", "failed"), numbers
+                ):
                     stage_tasks.add(value, job=job, stage=stage, state=state)
         families.append(stage_tasks)
     return "\n".join(family.render() for family in families) + "\n"

@@ -40,7 +40,7 @@ from disco.task import Task
 from disco.worker import channel, counters, modutil
 from disco.worker.channel import (NO_REPLY, STRAY_CHUNK, Channel, MessageWriter,  # noqa: F401
                                   StrayOutput, drain_stray_output, flush_writers,
-                                  preopen_stdin)
+                                   preopen_stdin, wait_for_next_task)
 from disco.worker.counters import counter, increment_counter  # noqa: F401 - the job API
 from disco.worker.task_io import StreamCombiner, task_input_stream
 
@@ -48,6 +48,8 @@ from disco.worker.task_io import StreamCombiner, task_input_stream
 DISCO_WORKER_MAX_TIME = 24 * 3600
 #: The task being run by this process (set by :meth:`Worker.main`).
 active_task = None
+#: set to ``1`` by the node when this worker may run further tasks of its job (worker reuse)
+REUSE_VARIABLE = 'DISCO_WORKER_REUSE'
 
 #: Name and contents of the launcher put at the root of every Python job home
 #: (docs/architecture.md "The Python worker executable").
@@ -100,7 +102,8 @@ class Worker(dict):
         return {'save_results': False,
                 'profile': False,
                 'required_files': {},
-                'required_modules': None}
+                'required_modules': None,
+                'worker_reuse': True}
 
     def getitem(self, key: str, job: Any, jobargs: dict, default: Any = None) -> Any:
         """Resolve ``key``: jobargs, then job attribute, then this dict, then default."""
@@ -136,7 +139,20 @@ class Worker(dict):
             relative = path.strip('/')
             if relative and relative not in paths:
                 paths.append(relative)
-        return {'PYTHONPATH': ':'.join(paths), 'LD_LIBRARY_PATH': 'lib'}
+        envs = {'PYTHONPATH': ':'.join(paths), 'LD_LIBRARY_PATH': 'lib'}
+        if not self.reuse_wanted(job, jobargs):
+            envs[REUSE_VARIABLE] = '0'  # the node then starts a process per task
+        return envs
+
+    def reuse_wanted(self, job: Any, jobargs: dict) -> bool:
+        """Worker reuse for this job: the ``worker_reuse`` parameter and the job's
+        ``DISCO_WORKER_REUSE`` setting (both on by default)."""
+        settings = getattr(job, 'settings', None)
+        try:
+            setting = settings.get_bool(REUSE_VARIABLE) if settings is not None else True
+        except Exception:  # noqa: BLE001 - an unparsable value: the default
+            setting = True
+        return bool(self.getitem('worker_reuse', job, jobargs, True)) and setting
 
     def jobhome(self, job: Any, **jobargs: Any) -> bytes:
         """:return: the job home zip, as bytes."""
@@ -235,6 +251,12 @@ class Worker(dict):
         add_job_paths()
         install_channel()
         code = cls.run_protocol()
+        # worker reuse (offered by our node for its forked Python workers only): after DONE,
+        # run the same job's next task in this process when the node sends NEXT; each task
+        # has its own protocol session, Task, job objects, directory and outputs, only module
+        # state (globals, imports, os.environ) carries over
+        while code == 0 and os.environ.get(REUSE_VARIABLE) == '1' and wait_for_next_task():
+            code = cls.run_protocol()
         os._exit(code)
 
     @classmethod

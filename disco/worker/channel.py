@@ -212,6 +212,16 @@ def request(name: str, payload: Any = '') -> tuple | None:
     return _channel.request(name, payload)
 
 
+def wait_for_next_task() -> bool:
+    """Worker reuse: block until the node starts this worker's next task (``NEXT``);
+    False when the node closed the channel instead (the worker is not wanted any more)."""
+    if _channel is None:
+        return False
+    with _channel.lock:
+        message = read_message(_channel.infile)
+    return message is not None and message[0] == 'NEXT'
+
+
 def flush_writers() -> None:
     """Send what job code printed without a final newline."""
     for stream in (sys.stdout, sys.stderr):

@@ -72,7 +72,7 @@ def callables(value: Any) -> Iterator:
     elif hasattr(value, '_callables'):
         yield from callables(value._callables())
     elif callable(value) and not isinstance(value, type):
-        call = getattr(type(value), '__call__', None)
+        call = getattr(type(value), '__call__', None)  # noqa: B004  (the class's __call__)
         if isinstance(call, types.FunctionType):
             yield call
 

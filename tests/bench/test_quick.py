@@ -52,3 +52,11 @@ def test_corpus_is_deterministic(tmp_path):
             with open(pa, "rb") as fa, open(pb, "rb") as fb:
                 assert fa.read() == fb.read(), (kind, pa)
     assert a["sort"] == b["sort"] and a["join"] == b["join"]
+
+
+@pytest.mark.timeout(180)
+def test_user_code_floor_answers_are_right(manifest):
+    # the floor runs each classic job's own functions without an engine: same answers
+    for workload in run.CLASSIC:
+        row = run.run_subprocess_impl("bench.floor", workload, "floor", manifest, 60)
+        assert row["ok"], (workload, row["error"])

@@ -121,7 +121,9 @@ def read_counts(cluster, result_urls) -> Counter:
 
 
 def parse_counts(text: str) -> Counter:
-    return Counter({word: int(n) for word, n in (line.rsplit(" ", 1) for line in text.splitlines())})
+    return Counter(
+        {word: int(n) for word, n in (line.rsplit(" ", 1) for line in text.splitlines())}
+    )
 
 
 def test_c_worker_job_on_cluster(shared_cluster, c_worker, tmp_path):

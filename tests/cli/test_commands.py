@@ -128,7 +128,7 @@ def test_nodeinfo_config_versions(shared_cluster):
 
 
 def test_run_wait_flag_prints_results(shared_cluster, job_dir):
-    result = disco(shared_cluster, "run", "-w", "wcjob.WordJob", f"raw://kiwi", cwd=job_dir,
+    result = disco(shared_cluster, "run", "-w", "wcjob.WordJob", "raw://kiwi", cwd=job_dir,
                    timeout=110)
     out = lines(result)
     assert out[0].startswith("WordJob@") and len(out) >= 2

@@ -44,8 +44,14 @@ def lines(result) -> list[str]:
 
 
 def ddfs_cli(cluster, *args) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "disco.cli.ddfs", *args], capture_output=True, check=False,
-                          text=True, env=cluster.client_env(), timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "disco.cli.ddfs", *args],
+        capture_output=True,
+        check=False,
+        text=True,
+        env=cluster.client_env(),
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return done
 
@@ -107,6 +113,11 @@ def test_compat_ddfs_cat_and_xcat_job_mode(shared_cluster, profiled_job):
     assert sorted(records) == ["apple\t3", "banana\t1", "cherry\t1"]
     at_ref = ddfs_cli(shared_cluster, "xcat", "-j", "@?CompatCli").stdout.splitlines()
     assert sorted(at_ref) == sorted(records)
-    raw = subprocess.run([sys.executable, "-m", "disco.cli.ddfs", "cat", "-j", profiled_job],
-                         capture_output=True, check=False, env=shared_cluster.client_env(), timeout=60)
+    raw = subprocess.run(
+        [sys.executable, "-m", "disco.cli.ddfs", "cat", "-j", profiled_job],
+        capture_output=True,
+        check=False,
+        env=shared_cluster.client_env(),
+        timeout=60,
+    )
     assert raw.returncode == 0 and raw.stdout[:1] == b"\x81", raw.stderr  # Disco format v1

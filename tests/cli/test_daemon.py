@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from disco.cli.daemon import process_alive, read_pid
+from disco.cli.daemon import read_pid
+from disco.sysutil import pid_alive
 from disco.testing import free_port, poll_for, run_cli
 
 pytestmark = pytest.mark.timeout(120)
@@ -41,7 +42,7 @@ def test_start_status_stop(env, tmp_path):
     assert started.stdout.splitlines()[0] == f"Master localhost:{port} started"
     assert f"http://localhost:{port}" in started.stdout
     master_pid = read_pid(str(root / "run" / "master.pid"))
-    assert master_pid and process_alive(master_pid)
+    assert master_pid and pid_alive(master_pid)
     assert (root / "log" / "master.log").exists()
 
     status = run_cli("status", env=env)
@@ -57,8 +58,8 @@ def test_start_status_stop(env, tmp_path):
     stopped = run_cli("stop", env=env, timeout=60)
     assert stopped.returncode == 0
     assert stopped.stdout.strip() == f"Master localhost:{port} stopped"
-    assert not process_alive(master_pid)
-    assert not any(pid and process_alive(pid) for pid in nodes)
+    assert not pid_alive(master_pid)
+    assert not any(pid and pid_alive(pid) for pid in nodes)
     assert run_cli("status", env=env).stdout.strip() == f"Master localhost:{port} stopped"
 
 
@@ -69,7 +70,7 @@ def test_restart(env, tmp_path):
     assert restarted.returncode == 0, restarted.stderr
     assert "stopped" in restarted.stdout and "started" in restarted.stdout
     second = read_pid(str(tmp_path / "root" / "run" / "master.pid"))
-    assert second != first and process_alive(second) and not process_alive(first)
+    assert second != first and pid_alive(second) and not pid_alive(first)
 
 
 def test_start_failure_is_explained(env, tmp_path):

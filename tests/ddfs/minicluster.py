@@ -3,7 +3,6 @@ in a background thread, nodes on 127.0.0.2.. with shared ports (as on a real clu
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -12,12 +11,7 @@ from aiohttp import web
 
 from disco.ddfs_server import master as ddfs_master
 from disco.ddfs_server import node as ddfs_node
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+from disco.testing import free_port
 
 
 @dataclass
@@ -48,7 +42,7 @@ class MiniCluster:
     def __init__(self, tmp_path: Any, nodes: int = 3, **settings: Any) -> None:
         self.tmp = tmp_path
         self.disco_port = free_port()
-        self.put_port = free_port()
+        self.put_port = free_port(avoid={self.disco_port})
         self.settings = {"DISCO_PORT": self.disco_port, "DDFS_PUT_PORT": self.put_port,
                          "DDFS_GC_INITIAL_WAIT": 1000, "DDFS_MONITOR_INTERVAL": 0.2,
                          "DDFS_DELAYED_FLUSH": 0.2, **settings}

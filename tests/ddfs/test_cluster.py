@@ -9,6 +9,7 @@ import time
 import pytest
 
 from disco.ddfs import DDFS
+from disco.error import CommError
 from disco.settings import DiscoSettings
 from disco.testing.cluster import LocalCluster, poll_for
 
@@ -71,8 +72,9 @@ def test_concurrent_tag_updates_and_tokens(cluster):
     assert not errors and len(ddfs.urls("cl:many")) == 50
     ddfs.tag("cl:secret", [["http://x/a"]], token="tok")
     assert ddfs.exists("cl:secret")
-    with pytest.raises(Exception):
+    with pytest.raises(CommError) as refused:  # a read token is needed
         ddfs.get("cl:secret")
+    assert refused.value.code == 401
     assert ddfs.urls("cl:secret", token="tok") == [["http://x/a"]]
 
 

@@ -139,8 +139,14 @@ def test_compat_chunk_and_xcat_reader(ddfs_cluster, tmp_path, monkeypatch):
     # stdin with '-'
     env = {**os.environ, "DISCO_MASTER": ddfs_cluster.master_url,
            "DISCO_PORT": str(ddfs_cluster.disco_port)}
-    done = subprocess.run([sys.executable, "-m", "disco.cli.ddfs", "chunk", "c:stdin", "-"],
-                          input=b"one\ntwo\n", env=env, capture_output=True, check=False, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "disco.cli.ddfs", "chunk", "c:stdin", "-"],
+        input=b"one\ntwo\n",
+        env=env,
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
     assert done.returncode == 0 and done.stdout.startswith(b"created: "), done
     assert lines(run(ddfs_cluster, "xcat", "c:stdin")) == ["one", "two"]
     # -R: a reader given by dotted name (here the raw line reader over a text blob)

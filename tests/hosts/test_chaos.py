@@ -171,8 +171,12 @@ class Chaos:
                     return False
             return True
 
-        poll_for(replicated, 120, period=2, message=lambda: f"replicas not restored: "
-                 f"{[(t, cluster.in_netns('master', ['ddfs', 'blobs', t], check=False).stdout) for t in self.blobs]}")
+        def listing() -> str:
+            return "replicas not restored: " + repr(
+                [(t, cluster.in_netns("master", ["ddfs", "blobs", t], check=False).stdout)
+                 for t in self.blobs])
+
+        poll_for(replicated, 120, period=2, message=listing)
         for tag, content in self.blobs.items():
             got = cluster.in_netns("master", ["ddfs", "cat", tag], timeout=60).stdout
             assert got.encode() == content, f"{tag}: content differs"

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 
 import pytest
 
+from disco.sysutil import pid_alive
 from disco.testing import poll_for
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.hosts]
@@ -43,7 +43,9 @@ def test_a_job_runs_across_hosts_that_share_nothing(netns_cluster):
     # each node wrote its task outputs under its own DISCO_DATA/<its host name>/, nowhere else
     for name in cluster.node_names:
         data = cluster.hosts[name].disco_data
-        hosts_seen = {p.split(os.sep)[0] for p in os.listdir(data)} if os.path.isdir(data) else set()
+        hosts_seen = (
+            {p.split(os.sep)[0] for p in os.listdir(data)} if os.path.isdir(data) else set()
+        )
         assert hosts_seen <= {name}, (name, hosts_seen)
     master_data = cluster.hosts["master"].disco_data
     assert not [p for p in os.listdir(master_data) if p.startswith("node")], os.listdir(master_data)
@@ -100,7 +102,7 @@ def test_a_host_removed_from_the_table_is_stopped_over_ssh(netns_cluster):
     cluster = netns_cluster(nodes=2)
     pid = cluster.node_pid("node2")
     cluster.run("disco", "config", "node1", "2")
-    poll_for(lambda: not _alive(pid), 60, period=0.3,
+    poll_for(lambda: not pid_alive(pid), 60, period=0.3,
              message="node2 still runs after its removal from the config table")
     assert cluster.node_pid("node2") is None
 
@@ -111,17 +113,6 @@ def _is_ssh(pid: int) -> bool:
             return os.path.basename(f.read().split(b"\0")[0].decode()) == "ssh"
     except OSError:
         return False
-
-
-def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True,
-                          text=True).stdout.strip() not in ("", "Z")
 
 
 def test_a_host_ssh_cannot_reach_is_reported_and_started_once_it_can(netns_cluster):

@@ -15,6 +15,7 @@ import pytest
 
 from disco.core import Disco, result_iterator
 from disco.job import Job
+from disco.sysutil import pid_alive
 from disco.testing import poll_for
 from disco.testing.cluster import http_get
 
@@ -110,16 +111,3 @@ def test_compat_host_removed_from_config_loses_work_and_job_finishes(cluster):
     later = event_lines(local, job.name)[before:]
     assert not assigned_to(later, victim), later
     assert victim not in [host for host, _n in Disco(master=local.master_url).config]
-
-
-def pid_alive(pid: int | None) -> bool:
-    import os
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -1,9 +1,9 @@
 """Losing a node re-runs only what it must (Spark's lineage rule), with real processes.
 
-Map (and shuffle) outputs are on every node; reduce partition 0 finishes at once, partitions 1 and 2 take
-a while. A node that holds map outputs but did not run reduce 0 is killed with SIGKILL while
-the slow reduces run. The map and shuffle tasks it ran re-run (their outputs are lost and the unfinished
-reduces need them); reduce 0, whose output lives on another node, and the maps of the
+Map (and shuffle) outputs are on every node; reduce partition 0 finishes at once, partitions 1 and
+2 take a while. A node that holds map outputs but did not run reduce 0 is killed with SIGKILL while
+the slow reduces run. The map and shuffle tasks it ran re-run (their outputs are lost and the
+unfinished reduces need them); reduce 0, whose output lives on another node, and the maps of the
 surviving nodes are kept: each of them ran once.
 """
 from __future__ import annotations

@@ -75,7 +75,7 @@ def test_a_straggler_gets_a_speculative_copy_and_the_job_finishes_on_time(cluste
         took = time.monotonic() - begin
     finally:
         signal_all(frozen, signal.SIGCONT)
-    assert result_counts(local.master_url, results) == expected          # every record once: no duplicate
+    assert result_counts(local.master_url, results) == expected  # every record once: no duplicate
     assert took < baseline + 10, (took, baseline)      # not the 60 s node timeout
     lines = job_events(local, job.name)
     copies = [line for line in lines if "starting a speculative attempt" in line]

@@ -153,8 +153,11 @@ def test_task_rows_are_built_once_per_flush_and_slots_refilled_at_once(tmp_path)
         assert sorted((r[1], r[7]) for r in store.rows) == [(0, "running"), (1, "queued"),
                                                            (2, "queued")]
         store.rows.clear()
-        for task in (0, 1):        # each task_done starts the next task before returning
-            master.node_message("localhost", link.task_done("J", task, 1, [[f"disco://localhost/x/{task}", [[0, 1]]]]))
+        for task in (0, 1):  # each task_done starts the next task before returning
+            master.node_message(
+                "localhost",
+                link.task_done("J", task, 1, [[f"disco://localhost/x/{task}", [[0, 1]]]]),
+            )
             assert node.link.messages[-1]["task"] == task + 1
         master.flush_tasks()
         await asyncio.sleep(0)

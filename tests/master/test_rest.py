@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,14 +12,9 @@ import urllib.request
 import pytest
 
 from disco.protocol import jobpack
+from disco.testing import free_port
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class MasterProcess:
@@ -28,7 +22,7 @@ class MasterProcess:
         self.port = free_port()
         self.root = str(root)
         self.env = dict(os.environ, DISCO_HOME=self.root, DISCO_ROOT=self.root,
-                        DISCO_PORT=str(self.port), DDFS_PUT_PORT=str(free_port()),
+                        DISCO_PORT=str(self.port), DDFS_PUT_PORT=str(free_port(avoid={self.port})),
                         DISCO_MASTER_HOST="127.0.0.1", DISCO_EVENTS_FLUSH_INTERVAL="0.2",
                         DISCO_SETTINGS_FILE=os.path.join(self.root, "no-settings"))
         with open(os.path.join(self.root, f"disco_{self.port}.config"), "w") as f:

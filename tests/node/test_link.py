@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 
 import aiohttp
 import pytest
@@ -13,6 +12,7 @@ from aiohttp import web
 from disco.node.app import Node, is_co_located
 from disco.node.link import ws_url
 from disco.settings import DiscoSettings
+from disco.testing import free_port
 
 from nodetest_helpers import WORKER, build_jobpack
 
@@ -143,7 +143,7 @@ def test_kill_job_and_purge(tmp_path):
 
 
 def test_remote_node_serves_disco_files(tmp_path):
-    port = _free_port("127.0.0.2")
+    port = free_port(["127.0.0.2"])
 
     async def go():
         master = FakeMaster()
@@ -179,12 +179,6 @@ def test_co_location_and_ws_url():
 async def _until(predicate) -> None:
     while not predicate():
         await asyncio.sleep(0.05)
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def test_done_reports_are_kept_until_stored_and_sent_again_in_the_hello(tmp_path):

@@ -41,6 +41,8 @@ def test_every_node_serves_metrics_after_a_job(shared_cluster):
         with urllib.request.urlopen(url, timeout=10) as reply:
             text = reply.read().decode()
         assert "# TYPE disco_node_tasks_done_total counter" in text
-        line = next(l for l in text.splitlines() if l.startswith("disco_node_tasks_done_total"))
+        line = next(
+            row for row in text.splitlines() if row.startswith("disco_node_tasks_done_total")
+        )
         done += int(line.rsplit(" ", 1)[1])
     assert done >= 4  # four map tasks (and shuffles) ran somewhere on the cluster

@@ -10,6 +10,7 @@ import pytest
 
 from disco.node.forkclient import ForkLauncher
 from disco.node.supervisor import ExecLauncher
+from disco.sysutil import pid_alive
 
 from nodetest_helpers import HOST, PackServer, TaskCase, fast, run_case
 
@@ -194,18 +195,6 @@ def test_worker_error_is_retryable(tmp_path):
     assert failed["kind"] == "error" and failed["message"] == "could not read input"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead for our purposes
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
-            return f.read().split(") ", 1)[1][0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def _group_members(pgid: int) -> list[int]:
     members = []
     for entry in os.listdir("/proc"):
@@ -234,7 +223,7 @@ def test_kill_reaches_grandchildren(tmp_path, kind):
             pids = json.loads(case.events()[0].split("] ", 1)[1])
             pgid = runner._process.pid
             assert (type(runner._process).__name__ == "ForkedWorker") == (kind == "fork")
-            assert all(_alive(p) for p in pids)
+            assert all(pid_alive(p) for p in pids)
             # worker, 4 children, 1+ great-grandchild (which may still be starting)
             for _ in range(50):
                 if len(_group_members(pgid)) >= 6:
@@ -249,10 +238,10 @@ def test_kill_reaches_grandchildren(tmp_path, kind):
             return case, pids, pgid
     case, pids, pgid = run(go())
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and (_group_members(pgid) or any(map(_alive, pids))):
+    while time.monotonic() < deadline and (_group_members(pgid) or any(map(pid_alive, pids))):
         time.sleep(0.05)
     assert _group_members(pgid) == []
-    assert not any(_alive(p) for p in pids)
+    assert not any(pid_alive(p) for p in pids)
     assert not case.ops("task_failed") and not case.ops("task_done")  # killed: no report
 
 

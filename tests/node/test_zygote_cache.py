@@ -1,5 +1,6 @@
-"""What a job's zygote keeps for its tasks: the unpickled job objects (`disco.task.preload_jobobjs`),
-the compiled worker file and the tasks' sys.path. Each task still starts from a pristine copy:
+"""What a job's zygote keeps for its tasks: the unpickled job objects
+(`disco.task.preload_jobobjs`), the compiled worker file and the tasks' sys.path. Each task still
+starts from a pristine copy:
 what one task changes in them, the next task of the job does not see."""
 from __future__ import annotations
 

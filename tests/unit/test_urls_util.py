@@ -66,7 +66,13 @@ def test_iteration_helpers():
     assert list(util.iterify("abc")) == ["abc"] and util.iterify([1]) == [1]
     assert util.partition(range(5), lambda x: x % 2) == ([1, 3], [0, 2, 4])
     assert sorted(util.shuffled(range(5))) == list(range(5))
-    assert list(util.dsorted([5, 3, 1, 4, 2], buffer_size=2, tempdir=os.getcwd())) == [1, 2, 3, 4, 5]
+    assert list(util.dsorted([5, 3, 1, 4, 2], buffer_size=2, tempdir=os.getcwd())) == [
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]
     assert util.reify("os.path.join") is os.path.join
     assert util.format_size(2048) == "2.0KB"
 
@@ -211,7 +217,7 @@ def test_open_local_file_urls(tmp_path):
 def test_inputlist_expands_dir_and_tag(server, monkeypatch):
     port_url = server.replace("http://", "")
     Handler.files["/disco/h/index.results"] = (
-        f"0 disco://h/disco/h/x/0 10\n1 disco://h/disco/h/x/1 20\n0 disco://h/disco/h/x/2 5\n"
+        "0 disco://h/disco/h/x/0 10\n1 disco://h/disco/h/x/1 20\n0 disco://h/disco/h/x/2 5\n"
     ).encode()
     index = f"dir://{port_url}/disco/h/index.results"
     assert util.read_index(index).__next__() == (0, "disco://h/disco/h/x/0", 10)

@@ -28,8 +28,9 @@ def build(prefix: str, seconds: list[float], reduce: bool = True) -> bytes:
 
 
 def submit(master_url: str, prefix: str, seconds: list[float], reduce: bool = True) -> str:
-    request = urllib.request.Request(f"{master_url}/disco/job/new", data=build(prefix, seconds, reduce),
-                                     method="POST")
+    request = urllib.request.Request(
+        f"{master_url}/disco/job/new", data=build(prefix, seconds, reduce), method="POST"
+    )
     with urllib.request.urlopen(request, timeout=30) as reply:
         status, name = json.loads(reply.read())
     assert status == "ok", name

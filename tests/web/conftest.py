@@ -25,7 +25,9 @@ def chromium_browser():
         pytest.skip("browser tests need the 'playwright' Python package (pip install playwright; "
                     "its own browser download is not used)")
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        pytest.skip(f"browser tests need Debian's Chromium at {CHROMIUM}: apt-get install -y chromium")
+        pytest.skip(
+            f"browser tests need Debian's Chromium at {CHROMIUM}: apt-get install -y chromium"
+        )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser

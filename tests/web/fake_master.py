@@ -55,8 +55,8 @@ class FakeJob:
 
     def events(self, now):
         now = self.now(now)
-        out = [(self.start, "master", f'New job initialized!'), (self.start, "master", f'Created job "{self.name}"')]
-        for stage, tid, attempt, host, begin, end, ok in self.tasks:
+        out = [(self.start, "master", 'New job initialized!'), (self.start, "master", f'Created job "{self.name}"')]
+        for stage, tid, _attempt, host, begin, end, ok in self.tasks:
             if begin <= now:
                 out.append((begin, "master", f"{stage}:{tid} assigned to {host}"))
                 out.append((begin + 0.01, host, f"MSG: [{stage}:{tid}] processing input <script>alert(1)</script>"))

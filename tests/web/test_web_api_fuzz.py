@@ -7,11 +7,25 @@ from __future__ import annotations
 
 import pytest
 
-schemathesis = pytest.importorskip("schemathesis", reason="the API fuzz needs 'schemathesis' (pip install schemathesis)")
+schemathesis = pytest.importorskip(
+    "schemathesis", reason="the API fuzz needs 'schemathesis' (pip install schemathesis)"
+)
 from hypothesis import HealthCheck, settings  # noqa: E402
 
-EXCLUDED = ["save_config_table", "save_settings", "blacklist", "gc_blacklist", "whitelist", "gc_whitelist",
-            "gc_start", "put_blob", "get_results", "kill_job", "purge_job", "clean_job"]
+EXCLUDED = [
+    "save_config_table",
+    "save_settings",
+    "blacklist",
+    "gc_blacklist",
+    "whitelist",
+    "gc_whitelist",
+    "gc_start",
+    "put_blob",
+    "get_results",
+    "kill_job",
+    "purge_job",
+    "clean_job",
+]
 
 
 @pytest.fixture

@@ -44,8 +44,11 @@ def test_job_events_filter(browser_page, shared_cluster):
     page.wait_for_selector("#nfo-status.ready", timeout=60_000)
     page.fill("#event-text", "sleeping")
     page.click("#event-filter button[type=submit]")
-    page.wait_for_function("document.querySelectorAll('.event').length === 2 && "
-                           "[...document.querySelectorAll('.event .text')].every(e => e.textContent.includes('sleeping'))")
+    page.wait_for_function(
+        "document.querySelectorAll('.event').length === 2 && "
+        "[...document.querySelectorAll('.event .text')]"
+        ".every(e => e.textContent.includes('sleeping'))"
+    )
     page.click("#event-clear")
     page.wait_for_function("document.querySelectorAll('.event').length > 2")
     page.select_option("#event-host", "master")
@@ -100,13 +103,20 @@ def test_add_node_from_config_page_then_blacklist(browser_page, cluster):
     page.wait_for_selector("#messages .message.info")
     local.wait_for_nodes(["127.0.0.2", "127.0.0.3"], timeout=60)
     name = submit(url, "WebNewNode", [0.3] * 8)
-    poll_for(lambda: get_json(url, "/disco/ctrl/nodeinfo").get("127.0.0.3", {}).get("job_ok", 0) > 0,
-             timeout=60, message="the added node took no task")
-    poll_for(lambda: get_json(url, f"/disco/ctrl/jobinfo?name={name}")["active"] == "ready", timeout=60)
+    poll_for(
+        lambda: get_json(url, "/disco/ctrl/nodeinfo").get("127.0.0.3", {}).get("job_ok", 0) > 0,
+        timeout=60,
+        message="the added node took no task",
+    )
+    poll_for(
+        lambda: get_json(url, f"/disco/ctrl/jobinfo?name={name}")["active"] == "ready", timeout=60
+    )
     page.goto(url + "/?refresh=0.5")
     box = page.locator(".nodebox[data-host='127.0.0.3']")
-    page.wait_for_function("Number(document.querySelector(\".nodebox[data-host='127.0.0.3'] .counters .ok\")"
-                           "?.textContent) > 0")
+    page.wait_for_function(
+        "Number(document.querySelector(\".nodebox[data-host='127.0.0.3'] .counters .ok\")"
+        "?.textContent) > 0"
+    )
     assert "disconnected" not in box.get_attribute("class")
     page.goto(url + "/config.html")
     page.fill("#blacklist-host", "127.0.0.3")

@@ -65,7 +65,9 @@ def test_job_page_progresses_and_stops_polling(browser_page, fake):
     requests = []
     page.on("request", lambda request: requests.append(request.url))
     page.wait_for_timeout(1500)
-    assert not [url for url in requests if "jobinfo" in url or "jobevents" in url], "finished job still polled"
+    assert not [url for url in requests if "jobinfo" in url or "jobevents" in url], (
+        "finished job still polled"
+    )
     browser_page.screenshot("fake-job-ready")
 
 
@@ -76,7 +78,10 @@ def test_job_events_filter_by_text_and_host(browser_page, fake):
     page.wait_for_selector("#nfo-status.ready")
     page.fill("#event-text", "assigned")
     page.click("#event-filter button[type=submit]")
-    page.wait_for_function("[...document.querySelectorAll('.event .text')].every(e => e.textContent.includes('assigned'))")
+    page.wait_for_function(
+        "[...document.querySelectorAll('.event .text')]"
+        ".every(e => e.textContent.includes('assigned'))"
+    )
     page.select_option("#event-host", "master")
     texts = page.locator(".event .node").all_inner_texts()
     assert texts and set(texts) == {"master"}
@@ -112,7 +117,9 @@ def test_oversized_filter_is_refused_visibly(browser_page, fake):
     page = browser_page.page
     page.goto(fake.url + "/job.html?name=" + job.name)
     page.wait_for_selector("#nfo-status.ready")
-    page.eval_on_selector("#event-text", "(e) => { e.removeAttribute('maxlength'); e.value = 'x'.repeat(5000); }")
+    page.eval_on_selector(
+        "#event-text", "(e) => { e.removeAttribute('maxlength'); e.value = 'x'.repeat(5000); }"
+    )
     page.click("#event-filter button[type=submit]")
     assert "too long" in page.wait_for_selector("#messages .message.error").inner_text()
 

@@ -10,19 +10,51 @@ from disco.web.openapi import build_openapi
 
 #: (method, path) of every endpoint in DISCO.md §3.
 SPEC_ENDPOINTS = [
-    ("get", "/disco/version"), ("post", "/disco/job/new"),
-    *[("get", f"/disco/ctrl/{op}") for op in (
-        "load_config_table", "joblist", "jobinfo", "parameters", "rawevents", "jobevents", "nodeinfo",
-        "get_blacklist", "get_gc_blacklist", "get_settings", "get_stageresults")],
-    *[("post", f"/disco/ctrl/{op}") for op in (
-        "kill_job", "purge_job", "clean_job", "get_results", "blacklist", "whitelist", "gc_blacklist",
-        "gc_whitelist", "save_config_table", "save_settings")],
+    ("get", "/disco/version"),
+    ("post", "/disco/job/new"),
+    *[
+        ("get", f"/disco/ctrl/{op}")
+        for op in (
+            "load_config_table",
+            "joblist",
+            "jobinfo",
+            "parameters",
+            "rawevents",
+            "jobevents",
+            "nodeinfo",
+            "get_blacklist",
+            "get_gc_blacklist",
+            "get_settings",
+            "get_stageresults",
+        )
+    ],
+    *[
+        ("post", f"/disco/ctrl/{op}")
+        for op in (
+            "kill_job",
+            "purge_job",
+            "clean_job",
+            "get_results",
+            "blacklist",
+            "whitelist",
+            "gc_blacklist",
+            "gc_whitelist",
+            "save_config_table",
+            "save_settings",
+        )
+    ],
     ("get", "/disco/{path}"),
-    ("get", "/ddfs/new_blob/{name}"), ("put", "/ddfs/{blob}"), ("get", "/ddfs/vol{volume}/{path}"),
-    ("get", "/ddfs/tags"), ("get", "/ddfs/tags/{prefix}"),
+    ("get", "/ddfs/new_blob/{name}"),
+    ("put", "/ddfs/{blob}"),
+    ("get", "/ddfs/vol{volume}/{path}"),
+    ("get", "/ddfs/tags"),
+    ("get", "/ddfs/tags/{prefix}"),
     *[(m, "/ddfs/tag/{tag}") for m in ("get", "post", "put", "delete")],
     *[(m, "/ddfs/tag/{tag}/{attr}") for m in ("get", "put", "delete")],
-    *[("get", f"/ddfs/ctrl/{op}") for op in ("gc_stats", "gc_status", "gc_start", "safe_gc_blacklist")],
+    *[
+        ("get", f"/ddfs/ctrl/{op}")
+        for op in ("gc_stats", "gc_status", "gc_start", "safe_gc_blacklist")
+    ],
     ("post", "/ddfs/ctrl/hosted_tags"),
 ]
 
@@ -65,7 +97,12 @@ def test_path_parameters_match_templates(document):
 
 @pytest.mark.timeout(10)
 def test_operation_ids_unique_and_refs_resolve(document):
-    ids = [op["operationId"] for item in document["paths"].values() for m, op in item.items() if m != "servers"]
+    ids = [
+        op["operationId"]
+        for item in document["paths"].values()
+        for m, op in item.items()
+        if m != "servers"
+    ]
     assert len(ids) == len(set(ids))
     text = json.dumps(document)
     for ref in set(re.findall(r'"\$ref": "#/components/schemas/(\w+)"', text)):

@@ -36,7 +36,10 @@ def test_page_is_served_with_security_headers(path):
         assert response.status == 200
         assert response.content_type == "text/html"
         csp = response.headers["Content-Security-Policy"]
-        assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+        assert (
+            "script-src 'self'" in csp
+            and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+        )
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         html = await response.text()
         for src in re.findall(r'(?:src|href)="(/static/[^"]+)"', html):
@@ -44,7 +47,9 @@ def test_page_is_served_with_security_headers(path):
             assert asset.status == 200, src
         return html
     html = run(check)
-    assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline scripts would be blocked by the CSP"
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html), (
+        "inline scripts would be blocked by the CSP"
+    )
     assert not re.search(r"\son\w+=", html), "inline event handlers would be blocked by the CSP"
 
 
@@ -62,7 +67,10 @@ def test_openapi_json_is_served():
 @pytest.mark.timeout(30)
 def test_unknown_static_file_is_404():
     async def check(client):
-        return (await client.get("/static/nope.js")).status, (await client.get("/static/../__init__.py")).status
+        return (await client.get("/static/nope.js")).status, (
+            await client.get("/static/../__init__.py")
+        ).status
+
     assert run(check) == (404, 404)
 
 
@@ -71,7 +79,14 @@ def test_scripts_never_parse_strings_as_html():
     """Job names, events and tags reach the DOM only through textContent and attributes."""
     for script in STATIC.glob("*.js"):
         text = script.read_text()
-        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+        for sink in (
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "new Function",
+        ):
             assert sink not in text, f"{script.name} uses {sink}"
 
 
@@ -95,16 +110,36 @@ def test_fake_master_serves_documented_shapes():
             bad = await client.post("/disco/ctrl/save_config_table", data=json.dumps([["a", "x"]]))
             return info, missing.status, nodes, bad.status
     info, missing, nodes, bad = run_in_thread(main)
-    assert set(info) >= {"timestamp", "active", "pipeline", "results", "inputs", "worker", "hosts", "owner"}
+    assert set(info) >= {
+        "timestamp",
+        "active",
+        "pipeline",
+        "results",
+        "inputs",
+        "worker",
+        "hosts",
+        "owner",
+    }
     assert missing == 404 and bad == 400
     assert set(nodes) == {"127.0.0.2", "127.0.0.3", "127.0.0.4"}
 
 
 @pytest.mark.timeout(10)
 def test_metrics_text_rendering():
-    nodeinfo = {"127.0.0.2": {"job_ok": 3, "data_error": 1, "error": 0, "max_workers": 2, "connected": True,
-                              "blacklisted": False, "tasks": ["J@1:2:3"], "diskfree": 10, "diskused": 2},
-                'we"ird': {"max_workers": 1, "connected": False, "blacklisted": True}}
+    nodeinfo = {
+        "127.0.0.2": {
+            "job_ok": 3,
+            "data_error": 1,
+            "error": 0,
+            "max_workers": 2,
+            "connected": True,
+            "blacklisted": False,
+            "tasks": ["J@1:2:3"],
+            "diskfree": 10,
+            "diskused": 2,
+        },
+        'we"ird': {"max_workers": 1, "connected": False, "blacklisted": True},
+    }
     text = render_metrics(nodeinfo, [[1, "active", "J@1:2:3"], [0, "ready", "K@1:2:3"]],
                           {"J@1:2:3": [["map", 0, 1, 1, 2, 0]]})
     assert 'disco_node_up{host="127.0.0.2"} 1' in text

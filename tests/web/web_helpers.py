@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 
 from aiohttp import web
+from disco.testing import free_port
 
 
 def run_in_thread(coroutine_function):
@@ -24,12 +24,6 @@ def run_in_thread(coroutine_function):
     if "error" in result:
         raise result["error"]
     return result["value"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ThreadedServer:

@@ -9,7 +9,7 @@ from disco.core import Job, result_iterator
 from disco.job import JobChain
 from disco.test import TestServer
 from disco.worker.classic.func import chain_reader, nop_map, sum_combiner
-from disco.worker.pipeline.worker import Stage, Worker as PipelineWorker
+from disco.worker.pipeline.worker import Worker as PipelineWorker
 from jobs import classic_params as cp
 from jobs import pipelines, wordcount
 

@@ -76,7 +76,9 @@ def test_jobhome_has_executable_launcher_and_required_files(tmp_path):
     with zipfile.ZipFile(io.BytesIO(home)) as jobzip:
         info = jobzip.getinfo('disco-worker')
         assert stat.S_IMODE(info.external_attr >> 16) == 0o755
-        assert jobzip.read('disco-worker').startswith(b'#!/usr/bin/env python3\n# disco-python-worker\n')
+        assert jobzip.read('disco-worker').startswith(
+            b'#!/usr/bin/env python3\n# disco-python-worker\n'
+        )
         assert jobzip.read('lib/data.txt') == b'payload'
         names = jobzip.namelist()
     assert any(name.endswith('tests/jobs/wordcount.py') for name in names)

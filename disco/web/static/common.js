@@ -48,6 +48,9 @@ const Disco = (function () {
       if (text) url += (url.includes("?") ? "&" : "?") + text;
     }
     const options = {method: method, headers: {}, cache: "no-store"};
+    // a cluster with a secret refuses a state change without the login's CSRF twin
+    const csrf = document.cookie.split("; ").find((c) => c.startsWith("disco_csrf="));
+    if (csrf && method !== "GET") options.headers["X-Disco-CSRF"] = csrf.slice("disco_csrf=".length);
     if (body !== undefined) {
       options.body = JSON.stringify(body);
       options.headers["Content-Type"] = "application/json";

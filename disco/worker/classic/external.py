@@ -25,12 +25,13 @@ import threading
 from typing import Any, Callable, Iterable
 
 from disco.worker.classic.netstring import encode_netstring_fd
+from disco.error import DiscoError
 
 _LENGTH = struct.Struct('=I')
 _processes: list = []
 
 
-class ExternalError(Exception):
+class ExternalError(DiscoError):
     """The external program reported an error (``**<ERR>``) or broke the protocol."""
 
 

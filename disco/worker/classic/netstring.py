@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import IO
 
+from disco.error import DiscoError
 
-class NetStringError(Exception):
+
+class NetStringError(DiscoError):
     pass
 
 

@@ -238,23 +238,23 @@ class Worker(worker.Worker):
         for, as before. A counter zipped alongside counts them."""
         interval = self['status_interval']
         template = STATUS_TEMPLATES[stage]
-        counter = itertools.count()
-        records = builtins.map(_first, zip(iterable, counter))  # (`map` here is func.map)
+        tally = itertools.count()
+        records = builtins.map(_first, zip(iterable, tally))  # (`map` here is func.map)
 
         def chunks() -> Iterator[Iterable]:
-            taken = 0  # values we took from the counter ourselves (to read it)
+            taken = 0  # values we took from the tally ourselves (to read it)
             count = 0
             if interval:
                 while True:
                     yield itertools.islice(records, interval)
-                    previous, count = count, next(counter) - taken
+                    previous, count = count, next(tally) - taken
                     taken += 1
                     if count - previous < interval:
                         break  # a short chunk: the records ran out
                     self.send('MSG', template.format(count))
             else:
                 yield records
-                count = next(counter) - taken
+                count = next(tally) - taken
             self.send('MSG', "Done: " + template.format(count))
         return itertools.chain.from_iterable(chunks())
 

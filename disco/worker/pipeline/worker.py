@@ -116,8 +116,11 @@ class Worker(worker.Worker):
         return defaults
 
     def get_modules(self, job: Any, **jobargs: Any) -> list:
-        functions = [c for _g, stage, _c in pipeline_entries(self.getitem('pipeline', job, jobargs, []))
-                     for c in stage._callables()]
+        functions = [
+            c
+            for _g, stage, _c in pipeline_entries(self.getitem('pipeline', job, jobargs, []))
+            for c in stage._callables()
+        ]
         functions += list(callables(self.getitem('params', job, jobargs)))
         return job_modules(functions, job_path=source_path(job), exclude=['Task'])
 

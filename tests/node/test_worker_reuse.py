@@ -1,0 +1,68 @@
+"""Worker reuse on a real cluster: our Python workers run several tasks of one job in turn
+(each with its own protocol session, task, outputs and failure handling); a job parameter and
+a cluster setting turn it off."""
+from __future__ import annotations
+
+import pytest
+
+from disco.core import Job, result_iterator
+from disco.worker.classic.worker import Params
+from jobs import reuse
+
+pytestmark = [pytest.mark.timeout(120)]
+
+HOSTS = ("127.0.0.2",)
+INPUTS = ["raw://t%d" % i for i in range(30)]
+
+
+def run(**jobargs):
+    job = Job().run(input=INPUTS, map=reuse.pid_map, **jobargs)
+    results = list(result_iterator(job.wait(timeout=90)))
+    return results
+
+
+def check_every_task_once(results):
+    assert sorted(key for key, _ in results) == sorted(url[6:] for url in INPUTS)
+
+
+def test_workers_run_several_tasks_of_a_job(cluster):
+    cluster(hosts=HOSTS, workers=2)
+    results = run()
+    check_every_task_once(results)
+    pids = {pid for _, (pid, _) in results}
+    assert len(pids) < len(INPUTS) / 2, pids
+    # module globals survive from one task to the next in the same process (documented)
+    assert max(n for _, (_, n) in results) > 1
+
+
+def test_each_job_gets_its_own_workers(cluster):
+    cluster(hosts=HOSTS, workers=2)
+    first = {pid for _, (pid, _) in run()}
+    second = {pid for _, (pid, _) in run()}
+    assert not first & second
+
+
+def test_job_parameter_turns_reuse_off(cluster):
+    cluster(hosts=HOSTS, workers=2)
+    results = run(worker_reuse=False)
+    check_every_task_once(results)
+    assert len({pid for _, (pid, _) in results}) == len(INPUTS)
+    assert {n for _, (_, n) in results} == {1}
+
+
+def test_cluster_setting_turns_reuse_off(cluster):
+    cluster(hosts=HOSTS, workers=2, settings={"DISCO_WORKER_REUSE": "0"})
+    results = run()
+    check_every_task_once(results)
+    assert len({pid for _, (pid, _) in results}) == len(INPUTS)
+
+
+def test_a_failed_task_is_retried_and_reuse_goes_on(cluster, tmp_path):
+    cluster(hosts=HOSTS, workers=2)
+    inputs = INPUTS[:10] + ["raw://fail"] + INPUTS[10:20]
+    job = Job().run(input=inputs, map=reuse.fail_once_map,
+                    params=Params(directory=str(tmp_path)))
+    results = list(result_iterator(job.wait(timeout=90)))
+    assert sorted(key for key, _ in results) == sorted(url[6:] for url in inputs)
+    assert (tmp_path / "failed-once").exists()
+    assert len({pid for _, (pid, _) in results}) < len(inputs) / 2
