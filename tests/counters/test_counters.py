@@ -207,3 +207,32 @@ def test_counters_while_running_survive_master_restart_and_cli(cluster, tmp_path
     assert "malformed_fields" in text and "records in" in text, text
     as_json = json.loads(disco(local, "counters", "--json", job.name).stdout)
     assert as_json["user"] == finished["user"]
+
+
+# ---- the Stage API ---------------------------------------------------------------------------
+
+def count_stage(interface, state, label, inp):
+    """A pipeline map stage: count good and malformed lines with `interface.counter`."""
+    out = interface.output(0)
+    for line in inp:
+        line = line.decode() if isinstance(line, bytes) else line
+        fields = line.strip().split(",")
+        if len(fields) != 2:
+            interface.counter("quality", "malformed_fields")
+            continue
+        interface.counter("quality", "good", 2)
+        out.add(fields[0], 1)
+
+
+def test_stage_api_interface_counter(cluster):
+    from disco.worker.pipeline.worker import Stage
+    from disco.worker.pipeline.worker import Worker as PipelineWorker
+    local = cluster(hosts=HOSTS[:1], workers=2, settings=SETTINGS)
+    job = Job(master=local.master_url, settings=local.settings, worker=PipelineWorker())
+    job.run(input=["raw://a,1\nbad\nb,2", "raw://c,3\nworse"],
+            pipeline=[("split", Stage("map", process=count_stage))])
+    job.wait(timeout=JOB_TIMEOUT)
+    summary = job.counters()
+    assert summary["user"] == {"quality": {"good": 6, "malformed_fields": 2}}, summary
+    assert engine(summary, "map")["records_in"] == 5
+    assert engine(summary, "map")["records_out"] == 3
