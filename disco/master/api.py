@@ -252,13 +252,27 @@ async def job_counters(request: web.Request) -> web.Response:
     return reply(await counters_of(master_of(request), entry, per_task))
 
 
+#: job -> (version, summary) of the last counters summary built (see `counters_of`)
+_summaries: dict[str, tuple] = {}
+
+
 async def counters_of(master, entry, per_task: bool = False) -> dict:
     """The counters summary of a job, from memory or (a job the master did not resume) the
     store."""
     coordinator = entry.coordinator
     if coordinator is not None:
+        # a page polls this every 2 s: sum a big job again only when a task's counters changed
+        version = (entry.status, per_task, coordinator.counters_version)
+        cached = _summaries.get(entry.name)
+        if cached is not None and cached[0] == version:
+            return cached[1]
         tasks = counters.from_coordinator(coordinator)
         stages = [stage.name for stage in coordinator.stages]
+        summary = counters.summarize(entry.name, entry.status, stages, tasks, per_task)
+        if len(_summaries) >= 64:
+            _summaries.clear()
+        _summaries[entry.name] = (version, summary)
+        return summary
     else:
         tasks = counters.from_rows(await master.store.load_tasks(entry.name))
         stages = [row[0] for row in entry.record.get("pipeline") or []]

@@ -151,6 +151,8 @@ class JobCoordinator:
         self.start_time: float | None = None
         self.results: list = []
         self.stage_results: dict[str, list] = {}
+        #: changes whenever a task's counters do (the counters summary is cached by it)
+        self.counters_version = 0
         self.dirty: set[int] = set()        # tasks changed since the store last saved them
         self._timers: list[tuple[float, int, int]] = []
         self._running: set[int] = set()     # tasks with a running attempt
@@ -226,6 +228,7 @@ class JobCoordinator:
         task.status, task.end, task.orphans = "done", now, {}
         task.outputs = [output_from_result(url, labels) for url, labels in results]
         task.counters = counters or {}  # this attempt's: a retry or a copy never adds up
+        self.counters_version += 1
         task.failed_hosts.discard(host)
         self.dirty.add(task.id)
         acts.append(action.Event("master", f"SYS: [{stage.name}:{task.id}] Received results from "
