@@ -203,6 +203,12 @@ class Disco(object):
     def jobinfo(self, jobname: str) -> dict:
         return self.request_json('/disco/ctrl/jobinfo?name={0}'.format(jobname))
 
+    def counters(self, jobname: str, tasks: bool = False) -> dict:
+        """The job's counters: per stage, in total, and (``tasks``) per task
+        (docs/counters.md); while the job runs, those of its finished tasks."""
+        query = '&tasks=1' if tasks else ''
+        return self.request_json('/disco/ctrl/counters?name={0}{1}'.format(jobname, query))
+
     def rawevents(self, jobname: str, offset: int = 0) -> bytes:
         return self.request('/disco/ctrl/rawevents?name={0}'.format(jobname), offset=offset,
                             as_bytes=True)

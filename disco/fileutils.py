@@ -78,6 +78,8 @@ class DiscoOutputStream_v1:
         #: uncompressed bytes in the pending hunk
         self.hunk_size = 0
         self._hunk: list[bytes] = []
+        #: records written so far (counted per hunk, for the task's counters)
+        self.records = 0
 
     def add(self, k: Any, v: Any) -> None:
         # append() inlined: this is the hot path of every map and reduce output.
@@ -103,6 +105,7 @@ class DiscoOutputStream_v1:
     def flush(self) -> None:
         """Write the pending records as one hunk (an empty hunk if there are none)."""
         payload = b"".join(self._hunk)
+        self.records += len(self._hunk)
         self._hunk = []
         self.hunk_size = 0
         self._write_hunk(payload)

@@ -32,7 +32,8 @@ class Job(object):
     ``prefix``; after :meth:`run` it is the unique name given by the master.
     Any worker parameter may be a class attribute of a Job subclass."""
 
-    proxy_functions = ('clean', 'events', 'kill', 'jobinfo', 'jobpack', 'oob_get', 'oob_list',
+    proxy_functions = ('clean', 'counters', 'events', 'kill', 'jobinfo', 'jobpack', 'oob_get',
+                       'oob_list',
                        'profile_stats', 'purge', 'results', 'stageresults', 'wait')
     Worker = ClassicWorker
 

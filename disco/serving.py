@@ -3,15 +3,18 @@
 Used by the master (for its co-located node) and by every node's DISCO_PORT server to answer
 `GET`/`HEAD /disco/<path>` and `/ddfs/<path>`.  Files go out with `sendfile` (zero-copy) through
 aiohttp's `FileResponse`, which also implements `Range` (206/416), `HEAD` and conditional
-requests.  Only safe relative paths are served: no absolute paths, no `..`, no NUL bytes.
-Symlinks inside the root are followed on purpose: Disco lets DDFS volumes (`vol*`) be symlinks
-to other disks.
+requests.  Only safe relative paths are served: no absolute paths, no `..`, no NUL bytes, and
+the file a path resolves to must lie under the root: a symlink a worker leaves in its task
+directory (say to the node's secret file) is refused with 403.  DDFS roots may have volume
+links (`volume_links=True`): Disco lets DDFS volumes (`vol<N>`) be symlinks to other disks, so
+under `root/vol<N>` the volume's own target is the limit.
 """
 from __future__ import annotations
 
 import logging
 import os
 import pathlib
+import re
 import stat
 from typing import Any
 
@@ -46,9 +49,30 @@ def is_safe_relpath(relpath: str) -> bool:
     return ".." not in relpath.split("/") and not os.path.isabs(relpath)
 
 
-async def serve_file(request: web.Request, root: str, relpath: str) -> web.StreamResponse:
+_VOLUME_RE = re.compile(r"^vol\d+$")
+
+
+def resolves_inside(root: str, relpath: str, volume_links: bool = False) -> bool:
+    """True when `root/relpath`, symlinks resolved, is still under `root` (or, for a DDFS
+    root with `volume_links`, under the target of its `vol<N>` link)."""
+    real_root = os.path.realpath(root)
+    target = os.path.realpath(os.path.join(root, relpath))
+    if _under(target, real_root):
+        return True
+    first = relpath.split("/", 1)[0]
+    if volume_links and _VOLUME_RE.match(first):
+        return _under(target, os.path.realpath(os.path.join(root, first)))
+    return False
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+async def serve_file(request: web.Request, root: str, relpath: str,
+                     volume_links: bool = False) -> web.StreamResponse:
     """Answer GET/HEAD for `root/relpath` with Range support; 403 unsafe, 404 missing."""
-    if not is_safe_relpath(relpath):
+    if not is_safe_relpath(relpath) or not resolves_inside(root, relpath, volume_links):
         log.info("refusing unsafe path %r under %s", relpath, root)
         return web.Response(status=403, text="Forbidden: unsafe path\n")
     path = pathlib.Path(root, relpath)

@@ -156,6 +156,13 @@ OUR_DEFAULTS: dict[str, Any] = {
     "DISCO_TLS_CERT": "",
     "DISCO_TLS_KEY": "",
     "DISCO_TLS_CA": "",
+    # HTTP server limits (docs/security-hardening.md "Limits")
+    "DISCO_HTTP_MAX_CONNECTIONS": 1000,
+    "DISCO_HTTP_MAX_CLIENT_CONNECTIONS": 200,
+    "DISCO_HTTP_IDLE_TIMEOUT": 30,
+    "DISCO_HTTP_MAX_BODY": 16 << 20,
+    # workers as another user (docs/security-hardening.md "Worker user")
+    "DISCO_WORKER_USER": "",
     # DDFS (docs/ddfs.md "Settings")
     "DDFS_GC_INTERVAL": 86400,
     "DDFS_ORPHAN_GRACE": 432000,

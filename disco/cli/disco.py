@@ -19,6 +19,7 @@ from typing import Any, Iterable, Sequence
 
 import click
 
+from disco.cli import counters as counters_view
 from disco.cli import daemon
 from disco.cli.demo import run_demo
 from disco.cli.program import (  # noqa: F401  (format_pipeline: re-exported for callers)
@@ -424,6 +425,20 @@ def events(program: Program, jobname: str, offset: int) -> None:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     click.echo(text, nl=not text.endswith("\n"))
+
+
+@cli.command()
+@job_argument
+@click.option("--json", "as_json", is_flag=True, help="Print the counters as JSON.")
+@click.option("--tasks", is_flag=True, help="Include each task's counters (with --json).")
+@pass_program
+def counters(program: Program, jobname: str, as_json: bool, tasks: bool) -> None:
+    """Print a job's counters: per stage and user counters (docs/counters.md)."""
+    summary = program.disco.counters(program.job_history(jobname), tasks=tasks)
+    if as_json:
+        click.echo(json.dumps(summary, indent=1, sort_keys=True))
+    else:
+        click.echo(counters_view.render(summary), nl=False)
 
 
 @cli.command()

@@ -6,6 +6,7 @@ which fails rather than overwrites when the object exists; readers never see par
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -102,8 +103,10 @@ class PartialWrite:
         self.final = os.path.join(self.directory, objname)
         if os.path.exists(self.final):
             raise ObjectExists(f"{kind} {objname} already exists")
+        # a digest, not the name: a long name plus the prefix would pass NAME_MAX
+        digest = hashlib.md5(objname.encode("utf-8")).hexdigest()
         self.path = os.path.join(self.directory,
-                                 f"{PARTIAL_PREFIX}.{objname}.{secrets.token_hex(4)}")
+                                 f"{PARTIAL_PREFIX}.{digest}.{secrets.token_hex(4)}")
         self.file: BinaryIO = open(self.path, "xb")
         self.size = 0
 

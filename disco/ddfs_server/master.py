@@ -23,8 +23,8 @@ from disco.ddfs_server import tags as T
 from disco.httpauth import URL_TOKEN
 from disco.ddfs_server.config import DdfsConfig
 from disco.ddfs_server.gc import GarbageCollector
-from disco.ddfs_server.names import (blob_prefix, format_timestamp, is_valid_name,
-                                     is_valid_tagname)
+from disco.ddfs_server.names import (DELETED_TAG, blob_prefix, format_timestamp, is_valid_name,
+                                     tag_name_problem)
 from disco.ddfs_server.nodeclient import NodeClient
 from disco.ddfs_server.placement import NotEnoughNodes, choose_nodes
 from disco.ddfs_server.tagstore import TagStore, candidate, writable
@@ -143,7 +143,8 @@ class DdfsMaster:
         root = self._local_root()
         if root is None:
             return text(404, "No DDFS data on the master host.")
-        return await serve_file(request, root, request.match_info["path"])
+        return await serve_file(request, root, request.match_info["path"],
+                              volume_links=True)
 
     def _local_root(self) -> str | None:
         for node in self.cluster.nodes():
@@ -200,9 +201,12 @@ class DdfsMaster:
                       allow_internal: bool = False) -> tuple[str, str | None]:
         name = request.match_info["tag"]
         attr = request.match_info.get("attr") or None
-        valid = is_valid_tagname(name) if allow_internal else is_valid_name(name)
-        if not valid:
-            raise T.InvalidTag()
+        if allow_internal and name == DELETED_TAG:
+            problem = None
+        else:
+            problem = tag_name_problem(name)
+        if problem is not None:
+            raise T.InvalidTag(problem)
         if attr is not None and (len(attr.encode()) > T.MAX_ATTR_NAME or "/" in attr):
             raise T.InvalidAttribute("Attribute name too big.")
         return name, attr

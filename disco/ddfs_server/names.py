@@ -21,6 +21,13 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_\-@:]+$")
 MAX_NAME_LENGTH = 511
 #: blob names longer than this are replaced by their md5 hex digest (as Disco's new_blob does)
 MAX_BLOB_NAME_LENGTH = 200
+#: a file name's limit on common file systems (ext4, xfs, btrfs: NAME_MAX)
+NAME_MAX = 255
+#: the longest stored suffix ``$<mega>-<secs>-<micro>`` (4 hex mega-seconds lasts until 2099)
+MAX_TS_SUFFIX = len("$ffff-fffff-fffff")
+#: the longest tag name whose files fit in NAME_MAX, including the ``!trash.`` name a paranoid
+#: delete gives them (longer names failed on the nodes with "File name too long")
+MAX_TAG_NAME_LENGTH = NAME_MAX - len("!trash.") - MAX_TS_SUFFIX
 #: the internal metatag listing deleted tags (outside the user alphabet on purpose)
 DELETED_TAG = "+deleted"
 TS_RE = re.compile(r"^[0-9a-f]+-[0-9a-f]+-[0-9a-f]+$")
@@ -40,6 +47,15 @@ def is_valid_name(name: str) -> bool:
 def is_valid_tagname(name: str) -> bool:
     """User names plus the internal ``+deleted`` metatag."""
     return name == DELETED_TAG or is_valid_name(name)
+
+
+def tag_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a user tag (None when it can): the 403 text the master answers."""
+    if not is_valid_name(name):
+        return "Invalid tag."
+    if len(name) > MAX_TAG_NAME_LENGTH:
+        return f"Invalid tag: names are at most {MAX_TAG_NAME_LENGTH} characters long."
+    return None
 
 
 def blob_prefix(name: str) -> str:

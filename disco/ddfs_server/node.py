@@ -8,6 +8,7 @@ master).  Public routes: GET/HEAD ``/ddfs/<path>`` on DISCO_PORT; ``PUT /ddfs/<n
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Any
@@ -60,7 +61,8 @@ class DdfsNode:
     async def get_file(self, request: web.Request) -> web.StreamResponse:
         """GET/HEAD /ddfs/<path>: a blob or tag file, with Range."""
         async with self.downloads.slot():
-            response = await serve_file(request, self.root, request.match_info["path"])
+            response = await serve_file(request, self.root, request.match_info["path"],
+                              volume_links=True)
             # send the file while holding the slot, so the limit counts whole transfers;
             # aiohttp prepares a returned response again, which must then do nothing
             await response.prepare(request)
@@ -128,7 +130,8 @@ class DdfsNode:
         return web.json_response({"tags": tags})
 
     async def internal_file(self, request: web.Request) -> web.StreamResponse:
-        return await serve_file(request, self.root, request.match_info["path"])
+        return await serve_file(request, self.root, request.match_info["path"],
+                              volume_links=True)
 
     async def internal_put_tag(self, request: web.Request) -> web.Response:
         objname = request.match_info["objname"]
@@ -136,7 +139,9 @@ class DdfsNode:
             parse_objname(objname)
         except InvalidName as exc:
             return web.Response(status=403, text=str(exc))
-        data = await request.content.read()
+        data = await request.content.read(MAX_INTERNAL_BODY + 1)
+        if len(data) > MAX_INTERNAL_BODY:
+            return web.Response(status=413, text="Tag body too large.")
         try:
             relpath = await asyncio.to_thread(blobstore.write_object, self.root, "tag",
                                               objname, data)
@@ -146,8 +151,10 @@ class DdfsNode:
 
     async def internal_scan(self, request: web.Request) -> web.Response:
         """List every stored object (after removing stale partial uploads) and disk usage."""
-        body = await request.json()
-        grace = float(body.get("partial_grace", self.config.ddfs_partial_grace))
+        body = await json_object(request)
+        grace = body.get("partial_grace", self.config.ddfs_partial_grace)
+        if not isinstance(grace, (int, float)) or isinstance(grace, bool) or grace < 0:
+            raise web.HTTPBadRequest(text="partial_grace must be a number of seconds >= 0.")
         removed = await asyncio.to_thread(blobstore.remove_stale_partials, self.root, grace)
         objects = await asyncio.to_thread(blobstore.list_objects, self.root)
         free, used = await asyncio.to_thread(blobstore.disk_usage, self.root)
@@ -156,9 +163,10 @@ class DdfsNode:
                                   "disk_used": used, "now": time.time()})
 
     async def internal_delete(self, request: web.Request) -> web.Response:
-        body = await request.json()
+        body = await json_object(request)
+        objects = delete_list(body.get("objects", []))
         paranoid = bool(body.get("paranoid", self.config.ddfs_paranoid_delete))
-        deleted = await asyncio.to_thread(self._delete_many, body.get("objects", []), paranoid)
+        deleted = await asyncio.to_thread(self._delete_many, objects, paranoid)
         return web.json_response({"deleted": deleted})
 
     def _delete_many(self, objects: list, paranoid: bool) -> int:
@@ -173,8 +181,16 @@ class DdfsNode:
 
     async def internal_replicate(self, request: web.Request) -> web.Response:
         """Copy an object from `source` (another node's internal file URL) into this node."""
-        body = await request.json()
-        kind, objname, source = body["kind"], body["objname"], body["source"]
+        body = await json_object(request)
+        kind, objname, source = (body.get(k) for k in ("kind", "objname", "source"))
+        if kind not in blobstore.KINDS or not isinstance(objname, str) \
+                or not isinstance(source, str) or not source.startswith(("http://", "https://")):
+            raise web.HTTPBadRequest(text='Expected {"kind": "blob"|"tag", "objname": str, '
+                                          '"source": "http(s)://..."}.')
+        try:
+            parse_objname(objname)
+        except InvalidName as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
         existing = await asyncio.to_thread(blobstore.find_object, self.root, kind, objname)
         if existing:
             return web.json_response({"url": f"disco://{self.host}/ddfs/{existing}"})
@@ -198,6 +214,36 @@ class DdfsNode:
     async def internal_df(self, _request: web.Request) -> web.Response:
         free, used = await asyncio.to_thread(blobstore.disk_usage, self.root)
         return web.json_response({"disk_free": free, "disk_used": used})
+
+
+#: the largest JSON body an internal endpoint reads (a GC delete list of many objects)
+MAX_INTERNAL_BODY = 64 << 20
+
+
+async def json_object(request: web.Request) -> dict:
+    """The request's JSON object body; 400 (never 500) for anything else."""
+    if (request.content_length or 0) > MAX_INTERNAL_BODY:
+        raise web.HTTPRequestEntityTooLarge(MAX_INTERNAL_BODY, request.content_length or 0)
+    raw = await request.content.read(MAX_INTERNAL_BODY + 1)
+    if len(raw) > MAX_INTERNAL_BODY:
+        raise web.HTTPRequestEntityTooLarge(MAX_INTERNAL_BODY, len(raw))
+    try:
+        body = json.loads(raw) if raw else {}
+    except (ValueError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(text="Body is not JSON.") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="Body must be a JSON object.")
+    return body
+
+
+def delete_list(objects: Any) -> list[tuple[str, str, str]]:
+    """Validate ``[[kind, volume, objname], ...]`` of a delete request (400 otherwise)."""
+    if not isinstance(objects, list) or not all(
+            isinstance(o, list) and len(o) == 3 and all(isinstance(x, str) for x in o)
+            for o in objects):
+        raise web.HTTPBadRequest(text='"objects" must be a list of [kind, volume, objname] '
+                                      'string triples.')
+    return [(kind, volume, objname) for kind, volume, objname in objects]
 
 
 async def _already_prepared(_request: web.Request) -> None:

@@ -10,7 +10,10 @@ raise, `disco.httperrors.render_errors` answers. Our additions:
   "attempts": n, "failures": n}, ...]}`` (times are Unix seconds), for a timeline view;
 * ``jobinfo`` of a dead job has ``"reason"``: which task failed, on which node, and the
   error (the worker's traceback), or who killed it;
-* ``GET /metrics``: Prometheus text (jobs by status, tasks running/queued, task seconds, failures).
+* ``GET /disco/ctrl/counters?name=J[&tasks=1]``: the job's counters per stage and in total
+  (docs/counters.md);
+* ``GET /metrics``: Prometheus text (jobs by status, tasks running/queued, task seconds, failures,
+  each job's counters).
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from aiohttp import web
 
 from disco import __version__
 from disco.error import JobPackError, NotFound, RequestError
+from disco.master import counters
 from disco.master.events import format_timestamp
 from disco.serving import serve_file
 
@@ -236,6 +240,28 @@ async def jobtasks(request: web.Request) -> web.Response:
                   "end": entry.record["end"], "tasks": tasks})
 
 
+@routes.get("/disco/ctrl/counters")
+async def job_counters(request: web.Request) -> web.Response:
+    """Our addition: the job's counters per stage and in total (docs/counters.md);
+    ``tasks=1`` adds each task's."""
+    entry = known_job(request)
+    per_task = request.query.get("tasks", "") in ("1", "true", "yes")
+    return reply(await counters_of(master_of(request), entry, per_task))
+
+
+async def counters_of(master, entry, per_task: bool = False) -> dict:
+    """The counters summary of a job, from memory or (a job the master did not resume) the
+    store."""
+    coordinator = entry.coordinator
+    if coordinator is not None:
+        tasks = counters.from_coordinator(coordinator)
+        stages = [stage.name for stage in coordinator.stages]
+    else:
+        tasks = counters.from_rows(await master.store.load_tasks(entry.name))
+        stages = [row[0] for row in entry.record.get("pipeline") or []]
+    return counters.summarize(entry.name, entry.status, stages, tasks, per_task)
+
+
 # ---- nodes and configuration ---------------------------------------------------------------
 
 @routes.get("/disco/ctrl/nodeinfo")
@@ -338,6 +364,22 @@ async def metrics(request: web.Request) -> web.Response:
               "# TYPE disco_task_seconds_total counter",
               f"disco_task_seconds_total {master.metrics['task_seconds']:.3f}",
               "# TYPE disco_nodes_connected gauge",
-              f"disco_nodes_connected {len(master.cluster.connected_hosts())}",
-              f"# generated {time.time():.0f}"]
+              f"disco_nodes_connected {len(master.cluster.connected_hosts())}"]
+    lines += counters.metric_lines(_job_totals(master))
+    lines.append(f"# generated {time.time():.0f}")
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+
+def _job_totals(master) -> list:
+    """Each job in memory with its summed counters (a job not resumed after a restart is
+    left out: its rows are in the store, and a scrape must not read them all)."""
+    jobs = []
+    for entry in master.jobs.values():
+        if entry.coordinator is not None:
+            tasks = counters.counted(counters.from_coordinator(entry.coordinator))
+            table: dict = {}
+            for task in tasks:
+                counters.add(table, task.counters)
+            if table:
+                jobs.append((entry.name, counters.with_derived(table)))
+    return sorted(jobs)

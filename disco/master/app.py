@@ -25,8 +25,7 @@ from aiohttp import web
 
 import disco.ddfs_server.master as ddfs_master
 import disco.web as web_ui
-from disco import httperrors
-from disco import auth, httpauth, tls
+from disco import auth, httperrors, httpauth, serverlimits, tls
 from disco.master import api
 from disco.master.config import ConfigFile
 from disco.master.events import EventLogs
@@ -66,6 +65,7 @@ def make_app(settings: Any, start_nodes: bool = True) -> web.Application:
     ddfs_master.setup(app, settings, cluster)
     web_ui.setup(app, settings, master)
     _protect(app, settings)
+    serverlimits.add_body_limit(app, settings, exempt=("/disco/job/", "/ddfs/"))
     app.cleanup_ctx.append(_lifecycle)
     return app
 
@@ -183,7 +183,7 @@ async def serve(settings: Any, stop: asyncio.Event | None = None) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     app = make_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = serverlimits.runner(app, settings, "master", handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(
         runner,

@@ -111,6 +111,8 @@ class Task:
     waiting_on: dict[int, list[int]] = field(default_factory=dict)
     fed: bool = False                   # outputs were streamed into a concurrent next stage
     prior_outputs: int = 0              # outputs of the run whose outputs were lost
+    #: the counters of the attempt whose outputs are used ({group: {name: value}}, docs/counters.md)
+    counters: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -204,7 +206,7 @@ class JobCoordinator:
         return previous.finished or 2 * stage.running < previous.running
 
     def task_done(self, task_id: int, attempt: int, host: str, results: list,
-                  now: float) -> list:
+                  now: float, counters: dict | None = None) -> list:
         task = self.tasks.get(task_id)
         if task is None or self.status != "active":
             return []
@@ -223,6 +225,7 @@ class JobCoordinator:
             bisect.insort(stage.durations, now - live[1])
         task.status, task.end, task.orphans = "done", now, {}
         task.outputs = [output_from_result(url, labels) for url, labels in results]
+        task.counters = counters or {}  # this attempt's: a retry or a copy never adds up
         task.failed_hosts.discard(host)
         self.dirty.add(task.id)
         acts.append(A.Event("master", f"SYS: [{stage.name}:{task.id}] Received results from "
@@ -401,6 +404,8 @@ class JobCoordinator:
             state["fed"] = True
         if task.prior_outputs:
             state["prior_outputs"] = task.prior_outputs
+        if task.counters:
+            state["counters"] = task.counters
         return state
 
     @classmethod
@@ -435,7 +440,8 @@ class JobCoordinator:
                     waiting_on={int(p): [int(i) for i in idx]
                                 for p, idx in state.get("waiting_on") or ()},
                     fed=bool(state.get("fed")),
-                    prior_outputs=int(state.get("prior_outputs") or 0))
+                    prior_outputs=int(state.get("prior_outputs") or 0),
+                    counters=dict(state.get("counters") or {}))
         if task.status == "running":
             running = state.get("running") or ([[task.attempt, task.host]] if task.host else [])
             task.orphans = {int(a): h for a, h in running}

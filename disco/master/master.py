@@ -22,6 +22,7 @@ from disco.addresses import co_located
 from disco import httpauth, tls
 from disco.error import JobPackError
 from disco.master import actions as A
+from disco.master import counters
 from disco.master.events import EventLogs
 from disco.master.grouping import DirOutput, output_from_input, url_host
 from disco.master.jobs import JobCoordinator, JobOptions, RetryPolicy, SpeculationPolicy
@@ -508,7 +509,8 @@ class Master:
         if op == link.TASK_DONE:
             self._count(node, "job_ok")
             acts = coordinator.task_done(message["task"], message["attempt"], host,
-                                         message["results"], now)
+                                         message["results"], now,
+                                         counters.sanitize(message.get("counters")))
             if acts:
                 task = coordinator.tasks[message["task"]]
                 if task.start is not None:

@@ -18,8 +18,9 @@ from typing import Any
 from aiohttp import web
 
 from disco.addresses import co_located, master_host_of
-from disco import auth, httpauth, tls
+from disco import auth, httpauth, serverlimits, tls
 from disco.ddfs_server import node as ddfs_node
+from disco.node import counters
 from disco.node.forkclient import ForkLauncher
 from disco.node.forkserver import ZYGOTE_IDLE
 from disco.node.jobhome import JobHomes
@@ -34,6 +35,7 @@ from disco.node.supervisor import (
     TaskRunner,
     worker_base_env,
 )
+from disco.node import workeruser
 from disco.node.tempgc import TempGC
 from disco.protocol import cluster
 from disco.serving import serve_file
@@ -53,13 +55,15 @@ class Node:
         self.ddfs_data = settings.get_path("DDFS_DATA")
         self.config = SupervisorConfig.from_settings(settings)
         self.secret = auth.load_secret(settings)
-        self.launcher = launcher or ForkLauncher(ExecLauncher(),
-                                                 zygote_idle=_zygote_idle(settings))
+        users = workeruser.from_settings(settings)
+        # workers as another user are exec'd: a zygote would run job code as the node's user
+        self.launcher = launcher or (ExecLauncher(users) if users else ForkLauncher(
+            ExecLauncher(), zygote_idle=_zygote_idle(settings)))
         self.base_env = worker_base_env(cluster={
             "DISCO_MASTER": master_url, "DISCO_PORT": str(settings.get_int("DISCO_PORT")),
             "DDFS_PUT_PORT": str(settings.get_int("DDFS_PUT_PORT")),
             "DISCO_DATA": self.disco_data, "DDFS_DATA": self.ddfs_data,
-            **_tls_env(settings)})
+            **_tls_env(settings), **counters.GRANT})
         self.jobhomes = JobHomes(self.disco_data, host,
                                  jobpack_max=settings.get_int("DISCO_JOBPACK_MAX"),
                                  session=lambda: httpauth.client_session(settings))
@@ -136,14 +140,16 @@ class Node:
             return await serve_file(request, self.disco_data, request.match_info["path"])
 
         async def ddfs_file(request: web.Request) -> web.StreamResponse:
-            return await serve_file(request, self.ddfs_data, request.match_info["path"])
+            return await serve_file(request, self.ddfs_data, request.match_info["path"],
+                              volume_links=True)
 
         app.router.add_get("/disco/{path:.+}", disco_file)
         if not any(r.canonical.startswith("/ddfs/") for r in app.router.resources()):
             app.router.add_get("/ddfs/{path:.+}", ddfs_file)
 
     async def _bind(self, app: web.Application, port: int) -> None:
-        runner = web.AppRunner(app, access_log=None)
+        runner = serverlimits.runner(app, self.settings, f"node {self.host}:{port}",
+                                     access_log=None)
         await runner.setup()
         self._web_runners.append(runner)
         await web.TCPSite(runner, self.host, port, reuse_address=True,

@@ -19,6 +19,7 @@ import logging
 import mmap
 import os
 import shutil
+import stat
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -178,15 +179,59 @@ def _extract(staging: str, worker: str) -> _PackInfo:
     """Extract the job home zip into `staging`, chmod the worker, write the marker."""
     info, zipped = _read_jobpack(os.path.join(staging, JOBFILE))
     if zipped:
-        with zipfile.ZipFile(io.BytesIO(zipped)) as archive:
-            archive.extractall(staging)  # zipfile drops absolute paths and '..' components
+        _extract_zip(zipped, staging)
+    if not is_inside(staging, worker):
+        raise JobHomeEscape(f"the job's worker {worker!r} is outside its job home")
     worker_path = os.path.join(staging, worker)
-    if os.path.isfile(worker_path):
+    if os.path.isfile(worker_path) and not os.path.islink(worker_path):
         os.chmod(worker_path, 0o755)
     _compile_modules(staging)
     with open(os.path.join(staging, MARKER), "w", encoding="utf-8"):
         pass
     return info
+
+
+class JobHomeEscape(JobPackError):
+    """A job home entry would land outside the job home (``..``, an absolute path, a
+    symlink): the job pack is refused and the task fails with this message."""
+
+
+def is_inside(root: str, relpath: str) -> bool:
+    """True when `relpath` is relative, has no ``..`` or NUL, and stays under `root`."""
+    if not relpath or "\x00" in relpath or os.path.isabs(relpath) or "\\" in relpath:
+        return False
+    if ".." in relpath.split("/"):
+        return False
+    real_root = os.path.realpath(root)
+    target = os.path.realpath(os.path.join(root, relpath))
+    return target == real_root or target.startswith(real_root + os.sep)
+
+
+def _extract_zip(zipped: bytes, staging: str) -> None:
+    """Extract a job home zip, refusing (not silently renaming) any entry that could escape:
+    ``..`` components, absolute paths, backslashes, symlinks and other special files."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(zipped))
+    except zipfile.BadZipFile as exc:
+        raise JobPackError(f"the job home is not a zip file: {exc}") from None
+    with archive:
+        for entry in archive.infolist():
+            _check_entry(staging, entry)
+        try:
+            archive.extractall(staging)
+        except (zipfile.BadZipFile, NotImplementedError, EOFError, ValueError) as exc:
+            raise JobPackError(f"the job home zip cannot be extracted: {exc}") from None
+
+
+def _check_entry(staging: str, entry: zipfile.ZipInfo) -> None:
+    # zip writers often leave the type bits 0 (plain file); only a set, other type is refused
+    kind = stat.S_IFMT(entry.external_attr >> 16)
+    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+        raise JobHomeEscape(f"job home entry {entry.filename!r} is a symlink or special file; "
+                            "only regular files and directories are extracted")
+    if not is_inside(staging, entry.filename.rstrip("/") or "."):
+        raise JobHomeEscape(f"job home entry {entry.filename!r} would be written outside the "
+                            "job home (absolute path or '..')")
 
 
 def _compile_modules(staging: str) -> None:

@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from disco.node import counters
 from disco.protocol import cluster
 from disco.sysutil import format_duration
 
@@ -151,6 +152,7 @@ class TaskSession:
         self.outputs: list[Output] = []
         self.failed_inputs: list[tuple[int, list[str]]] = []  # (input_id, urls): all replicas bad
         self.events: list[str] = []                            # event lines for the job log
+        self.counters: dict[str, dict[str, int]] = {}          # COUNTERS (docs/counters.md)
         self.started = time.monotonic()
         self.add_inputs(inputs, inputs_done)
 
@@ -244,6 +246,12 @@ class TaskSession:
         self.outputs.append(Output(label, location, size))
         return Reply("OK", "ok")
 
+    def _on_counters(self, payload: dict) -> Reply | Stop:
+        problem = counters.merge(self.counters, payload)
+        if problem:
+            return Stop(KIND_FATAL, problem, warn=True)
+        return Reply("OK", "ok")
+
     def _on_ping(self, _payload: Any) -> Reply:
         return Reply("OK", "pong")
 
@@ -328,7 +336,7 @@ _SCHEMAS = {
     "WORKER": _check_worker, "TASK": _check_string, "INPUT": _check_input,
     "INPUT_ERR": _check_input_err, "MSG": _check_string, "OUTPUT": _check_output,
     "PING": _check_anything, "DONE": _check_string, "ERROR": _check_string,
-    "FATAL": _check_string,
+    "FATAL": _check_string, "COUNTERS": counters.check,
 }
 
 _HANDLERS = {
@@ -336,5 +344,5 @@ _HANDLERS = {
     "INPUT": TaskSession._on_input, "INPUT_ERR": TaskSession._on_input_err,
     "MSG": TaskSession._on_msg, "OUTPUT": TaskSession._on_output, "PING": TaskSession._on_ping,
     "DONE": TaskSession._on_done, "ERROR": TaskSession._on_error,
-    "FATAL": TaskSession._on_fatal,
+    "FATAL": TaskSession._on_fatal, "COUNTERS": TaskSession._on_counters,
 }

@@ -24,11 +24,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from disco.node.jobhome import JobHome, JobHomes
+from disco.node.jobhome import JobHome, JobHomeEscape, JobHomes
 from disco.node.outputs import write_results
 from disco.node.protocol import (
     KIND_DONE,
     KIND_ERROR,
+    KIND_FATAL,
     Defer,
     MessageThrottle,
     Output,
@@ -132,13 +133,21 @@ class ExecLauncher:
     process start per task, and the node's own niceness is the operator's choice.
     """
 
+    def __init__(self, users: Any = None) -> None:
+        self._users = users  # disco.node.workeruser.WorkerUsers: DISCO_WORKER_USER
+
     async def spawn(self, argv: list[str], cwd: str, env: dict[str, str]) -> ExecWorker:
+        identity = {}
+        if self._users is not None:
+            who = await asyncio.to_thread(self._users.identity, cwd)
+            identity = {"user": who.uid, "group": who.gid, "extra_groups": []}
         stdin_r, stdin_w = os.pipe()
         out_r, out_w = os.pipe()
         try:
             process = await asyncio.create_subprocess_exec(
                 *argv, cwd=cwd, env=env, stdin=stdin_r, stdout=out_w,
-                stderr=asyncio.subprocess.STDOUT, start_new_session=True, close_fds=True)
+                stderr=asyncio.subprocess.STDOUT, start_new_session=True, close_fds=True,
+                **identity)
         except BaseException:
             os.close(stdin_w)
             os.close(out_r)
@@ -351,7 +360,9 @@ class TaskRunner:
             home = await self._jobhomes.ensure(job, self.spec["jobpack"], self.spec["worker"])
         except Exception as exc:  # any failure to get the job home fails this attempt only
             log.warning("job %s: job home failed: %s", job, exc)
-            self._report(Stop(KIND_ERROR, f"Jobpack extraction failed: {exc}"))
+            # an escaping job home fails the same way on every retry: the job is fatal
+            kind = KIND_FATAL if isinstance(exc, JobHomeEscape) else KIND_ERROR
+            self._report(Stop(kind, f"Jobpack extraction failed: {exc}"))
             return
         if self._killed:
             return
@@ -635,7 +646,8 @@ class TaskRunner:
         if outcome.kind == KIND_KILLED or self._killed:
             log.info("task %s: killed", self.key)
         elif outcome.kind == KIND_DONE:
-            self._send(cluster.task_done(job, task, attempt, self.results))
+            self._send(cluster.task_done(job, task, attempt, self.results,
+                                         counters=self.session.counters))
         else:
             log.info("task %s: %s: %s", self.key, outcome.kind, outcome.message[:500])
             self._send(cluster.task_failed(job, task, attempt, outcome.kind, outcome.message))

@@ -124,8 +124,15 @@ def event(job: str, message: str) -> dict:
     return {"op": EVENT, "job": job, "message": message}
 
 
-def task_done(job: str, task: int, attempt: int, results: list) -> dict:
-    return {"op": TASK_DONE, "job": job, "task": task, "attempt": attempt, "results": results}
+def task_done(job: str, task: int, attempt: int, results: list,
+              counters: dict | None = None) -> dict:
+    """`counters`: the attempt's ``{group: {name: value}}`` (docs/counters.md), left out
+    when the worker reported none."""
+    message = {"op": TASK_DONE, "job": job, "task": task, "attempt": attempt,
+               "results": results}
+    if counters:
+        message["counters"] = counters
+    return message
 
 
 def task_failed(job: str, task: int, attempt: int, kind: str, message: str) -> dict:

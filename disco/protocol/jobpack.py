@@ -106,12 +106,23 @@ def read_header(data: bytes) -> tuple[int, tuple[int, int, int, int]]:
     magic_version, *offsets = struct.unpack_from(HEADER_FORMAT, data)
     dict_at, envs_at, home_at, data_at = offsets
     if (magic_version >> 16 != MAGIC or dict_at != HEADER_SIZE or envs_at <= dict_at
-            or home_at < envs_at or data_at < home_at or len(data) < data_at):
+            or home_at < envs_at or data_at < home_at):
         raise JobPackError("invalid header")
+    if len(data) < data_at:
+        raise JobPackError(truncated_message(len(data), data_at))
     version = magic_version & 0xFFFF
     if version not in VERSIONS:
         raise JobPackError(f"unsupported version '{version}'")
     return version, (dict_at, envs_at, home_at, data_at)
+
+
+def truncated_message(size: int, data_at: int) -> str:
+    """A well-formed header whose offsets run past the end: the upload was cut short.
+
+    Disco's own test looks for "invalid header" in this reply, so the words stay, after the
+    cause a user can act on."""
+    return (f"job pack truncated: {size} bytes received, but its header places the job data "
+            f"at byte {data_at} (invalid header for a pack this short; resend the whole pack)")
 
 
 def parse(data: bytes, validate: bool = True) -> JobPackParts:
@@ -162,10 +173,17 @@ def validate_jobpack(parts: JobPackParts) -> None:
     validate_save_results(jobdict.get("save_results", False))
 
 
+#: the longest prefix: a job's directories (``.<job>.partial-XXXXXXXX`` on the nodes) must fit
+#: in a file name (255 bytes) with the ``@<mega>:<secs>:<micro>`` suffix
+MAX_PREFIX_BYTES = 200
+
+
 def validate_prefix(prefix: Any) -> str:
-    """A job name prefix must be a string without ``/`` or ``.``."""
+    """A job name prefix must be a string without ``/``, ``.`` or NUL, of at most 200 bytes."""
     if not isinstance(prefix, str) or "/" in prefix or "." in prefix:
         raise JobPackError("invalid prefix")
+    if "\x00" in prefix or len(prefix.encode("utf-8", "surrogatepass")) > MAX_PREFIX_BYTES:
+        raise JobPackError(f"invalid prefix: at most {MAX_PREFIX_BYTES} bytes, no NUL")
     return prefix
 
 

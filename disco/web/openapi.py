@@ -94,6 +94,29 @@ SCHEMAS: dict[str, Any] = {
             "end": {"type": "number", "nullable": True},
             "status": {"type": "string", "enum": ["queued", "waiting", "running", "blocked", "done", "dropped"]},
             "attempts": {"type": "integer"}, "failures": {"type": "integer"}}}}}},
+    "CounterTable": {"type": "object", "description": "{group: {name: integer}}; group 'disco' holds the "
+                     "engine's counters, 'disco:labels' per-label output counters (docs/counters.md)",
+                     "additionalProperties": {"type": "object", "additionalProperties": {"type": "integer"}}},
+    "Skew": {"type": "object", "properties": {
+        "max": {"type": "integer"}, "max_task": {"type": "integer"}, "median": {"type": "number"},
+        "ratio": {"type": "number", "nullable": True}}},
+    "JobCounters": {"type": "object", "required": ["job", "status", "tasks", "totals", "user", "stages"],
+                    "properties": {
+        "job": {"type": "string"}, "status": {"type": "string"},
+        "tasks": {"type": "integer", "description": "tasks whose counters are counted (finished ones)"},
+        "totals": {"$ref": "#/components/schemas/CounterTable"},
+        "user": {"$ref": "#/components/schemas/CounterTable"},
+        "stages": {"type": "array", "items": {"type": "object", "properties": {
+            "stage": {"type": "string"}, "tasks": {"type": "integer"},
+            "counters": {"$ref": "#/components/schemas/CounterTable"},
+            "user": {"$ref": "#/components/schemas/CounterTable"},
+            "shuffle_bytes": {"type": "integer", "description": "bytes the stage wrote for the next one"},
+            "skew": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Skew"},
+                     "description": "largest vs median task per engine counter"}}}},
+        "per_task": {"type": "array", "description": "with tasks=1", "items": {"type": "object", "properties": {
+            "task": {"type": "integer"}, "stage": {"type": "string"},
+            "host": {"type": "string", "nullable": True},
+            "counters": {"$ref": "#/components/schemas/CounterTable"}}}}}},
     "Message": {"description": "an error or status message (JSON string or text)"},
 }
 
@@ -227,6 +250,13 @@ def _disco_paths() -> dict[str, Any]:
         "Our addition: every task of a job with its latest attempt (for the UI's timeline)",
         {**_ok(_ref("JobTasks")), **_errors(400, 404)}, tags=t, parameters=[JOB_QUERY],
         operation_id="jobtasks")}
+    paths[ctrl + "counters"] = {"get": _op(
+        "Our addition: the job's counters per stage and in total (docs/counters.md); while it runs, "
+        "those of its finished tasks",
+        {**_ok(_ref("JobCounters")), **_errors(400, 404)}, tags=t,
+        parameters=[JOB_QUERY, _query("tasks", {"type": "string", "enum": ["0", "1"]},
+                                      description="1: add each task's counters")],
+        operation_id="job_counters")}
     paths["/disco/{path}"] = {"get": _op(
         "A file under DISCO_DATA (task outputs, index files) served by the master host; path may contain '/'",
         {**_ok({"type": "string", "format": "binary"}, media="application/octet-stream"), **_errors(403, 404)},

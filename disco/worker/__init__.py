@@ -37,10 +37,11 @@ from disco.error import CommError, DataError, InputNotFound
 from disco.fileutils import AtomicFile, DiscoOutput, Wait
 from disco.settings import DiscoSettings
 from disco.task import Task
-from disco.worker import channel, modutil
+from disco.worker import channel, counters, modutil
 from disco.worker.channel import (NO_REPLY, STRAY_CHUNK, Channel, MessageWriter,  # noqa: F401
                                   StrayOutput, drain_stray_output, flush_writers,
-                                  preopen_stdin, wait_for_next_task)
+                                   preopen_stdin, wait_for_next_task)
+from disco.worker.counters import counter, increment_counter  # noqa: F401 - the job API
 from disco.worker.task_io import StreamCombiner, task_input_stream
 
 #: Longest a worker may wait for a reply from its node (three days, as Disco).
@@ -266,11 +267,13 @@ class Worker(dict):
         try:
             cls.send('WORKER', {'pid': os.getpid(), 'version': '1.1'})
             task = active_task = cls.get_task()
+            counters.reset()
             task.export_settings()
             job, jobargs = task.jobobjs
             job.worker.start(task, job, **jobargs)
             flush_writers()
             drain_stray_output()
+            counters.report(cls.send)
             cls.send('DONE')
             return 0
         except (DataError, EnvironmentError, MemoryError):
@@ -329,7 +332,9 @@ class Worker(dict):
         for label in sorted(self.outputs, key=_label_order):
             output = self.outputs[label]
             output.close()
-            self.send('OUTPUT', [output.label, output.path, output.size()])
+            size = output.size()
+            count_output(output, size)
+            self.send('OUTPUT', [output.label, output.path, size])
 
     def labelled_input_map(self, task: Any, inputs: Iterable) -> dict:
         """:return: ``{label: [[url, ...], ...]}``, index (dir://) inputs expanded."""
@@ -348,6 +353,27 @@ class Worker(dict):
             for replicas in replicas_list:
                 copy_replica(replicas, task, target)
         output.closed = True
+
+
+def count_output(output: 'BaseOutput', size: int) -> None:
+    """Engine counters of one closed output: its bytes and (when its record stream counts
+    them, per hunk) records, in total and per label."""
+    counters.engine('bytes_out', size)
+    counters.engine('outputs', 1)
+    label = str(output.label)
+    counters.count(counters.LABELS, label + '.bytes', size)
+    records = output_records(output)
+    if records is not None:
+        counters.engine('records_out', records)
+        counters.count(counters.LABELS, label + '.records', records)
+
+
+def output_records(output: Any) -> int | None:
+    """Records an output's last stream wrote, if it counts them (Disco's record format does)."""
+    file = getattr(output, 'file', None)
+    streams = getattr(file, 'fds', None) or [file]
+    records = getattr(streams[-1], 'records', None)
+    return records if isinstance(records, int) else None
 
 
 def _label_order(label: Any) -> tuple:
@@ -477,12 +503,17 @@ def copy_replica(replicas: list, task: Any, target: Any) -> None:
     """Copy the bytes of the first readable replica into ``target``."""
     errors = []
     for url in sorted(replicas, key=lambda u: local_path(u, task) is None):
+        copied = 0
         try:
             with open_bytes(url, task) as source:
                 while True:
                     block = source.read(1 << 20)
                     if not block:
+                        local = local_path(url, task) is not None
+                        counters.engine('bytes_local' if local else 'bytes_fetched', copied)
+                        counters.engine('inputs', 1)
                         return
+                    copied += len(block)
                     target.write(block)
         except DataError as error:
             errors.append(str(error))
@@ -635,6 +666,7 @@ class InputIter(object):
                     if done:
                         _skip(records, done)
                     yield from map(_first, zip(records, counted))
+                    count_input(stream, url, next(counted))
                     return
                 except (DataError, OSError) as error:
                     self._failed(url, error)
@@ -669,6 +701,18 @@ def is_missing(error: Exception) -> bool:
     if isinstance(error, CommError):
         return error.code == 404
     return isinstance(error.__cause__, FileNotFoundError)
+
+
+def count_input(stream: Any, url: str, records: int) -> None:
+    """Engine counters of one input read to its end: records, and bytes read locally or
+    fetched from another node (the size its scheme reported)."""
+    counters.engine('records_in', records)
+    counters.engine('inputs', 1)
+    size = getattr(stream, 'size', None)
+    if isinstance(size, int) and not isinstance(size, bool):
+        opened = str(getattr(stream, 'url', None) or url)
+        remote = opened.startswith(('http://', 'https://'))
+        counters.engine('bytes_fetched' if remote else 'bytes_local', size)
 
 
 def _skip(records: Iterator, count: int) -> None:

@@ -17,6 +17,8 @@ import sys
 from operator import itemgetter
 from typing import Any, Iterable, Iterator
 
+from disco.worker import counters
+
 #: Records pickled together in one run-file block.
 BLOCK_RECORDS = 4096
 #: Bytes of bookkeeping counted per record on top of the key and value sizes: the
@@ -132,4 +134,6 @@ def _spill(buffer: list, directory: str, index: int) -> str:
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, 'sort-run-{0}'.format(index))
     _write_run(_sorted(buffer), path)
+    counters.engine('records_spilled', len(buffer))
+    counters.engine('bytes_spilled', os.path.getsize(path))
     return path

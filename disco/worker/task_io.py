@@ -148,6 +148,9 @@ class StreamCombiner:
     def __init__(self, url: str, streams: Iterable[Callable[..., Any]], params: Any,
                  fd: Any = None, size: Any = None) -> None:
         self.fds: list[Any] = []
+        #: the size and URL the first stream (the scheme) reported: what the input counters use
+        self.size: Any = None
+        self.url: Any = None
         for stream in streams:
             if url == "-":
                 fd = sys.stdin.buffer
@@ -159,6 +162,8 @@ class StreamCombiner:
                         fd, size, url = fd
                     else:
                         fd, url = fd
+            if not self.fds:
+                self.size, self.url = size, url
             self.fds.append(fd)
 
     def __iter__(self) -> Iterator[Any]:

@@ -17,7 +17,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
-@pytest.fixture(scope="session")
+# Module scope: a session-wide Playwright would own the main thread's event loop for every
+# later test on that xdist worker (their asyncio.run fails there).
+@pytest.fixture(scope="module")
 def chromium_browser():
     try:
         from playwright.sync_api import sync_playwright

@@ -79,6 +79,7 @@
     showMessage("info", null);
     document.getElementById("job-body").hidden = false;
     renderInfo();
+    await Counters.refresh(name);
     if (finished()) {
       await refreshEvents();
       await loadResults();
@@ -190,7 +191,8 @@
     replaceChildren(document.getElementById("json-links"), [
       el("a", {href: "/disco/ctrl/jobinfo" + q, text: "jobinfo"}), ", ",
       el("a", {href: "/disco/ctrl/jobevents" + q + "&num=100", text: "jobevents"}), ", ",
-      el("a", {href: "/disco/ctrl/rawevents" + q, text: "rawevents"})]);
+      el("a", {href: "/disco/ctrl/rawevents" + q, text: "rawevents"}), ", ",
+      el("a", {href: "/disco/ctrl/counters" + q, text: "counters"})]);
     if (!name) { showMessage("info", "No job name given: open this page as job.html?name=JOB."); return; }
     document.getElementById("kill-job").addEventListener("click", kill);
     document.getElementById("purge-job").addEventListener("click", purge);

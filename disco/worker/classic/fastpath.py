@@ -18,9 +18,13 @@ pair per word (tens of millions), so these calls dominate.  Here:
 from __future__ import annotations
 
 import itertools
+from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator
 
+from disco.worker import counters
 from disco.worker.classic.func import default_partition
+
+_first = itemgetter(0)
 
 #: memoized labels per task before the memo is cleared (bounds memory with unique keys)
 MEMO_LIMIT = 1 << 20
@@ -63,10 +67,11 @@ def map_summed(entries: Iterable, fun_map: Callable, params: Any, partition: Cal
     """``map`` with ``sum_combiner``: what `Worker.map_combined` does, without a partition
     and a combiner call per pair."""
     constant = constant_label(partition, partitions)[0]
+    pairs, counted = counting(map_pairs(entries, fun_map, params))
     if constant or partition is default_partition:
         # one running total per key, split by label at the end (labels are a function of the
         # key); exact while keys are text or there is one label (see _sum_text_keys)
-        totals, rest = _sum_text_keys(entries, fun_map, params, text_only=not constant)
+        totals, rest = _sum_text_keys(pairs, text_only=not constant)
         label = labeller(partition, partitions, params)
         buffers: dict = {}
         for key, total in totals.items():
@@ -75,16 +80,16 @@ def map_summed(entries: Iterable, fun_map: Callable, params: Any, partition: Cal
             _sum_by_label(rest, buffers, label)
     else:
         buffers = {}
-        pairs = map_pairs(entries, fun_map, params)
         _sum_by_label(pairs, buffers, labeller(partition, partitions, params))
+    counters.engine('combiner_in', next(counted))
+    counters.engine('combiner_out', sum(map(len, buffers.values())))
     for label_, buffer in buffers.items():
         add = adder(label_)
         for key, total in buffer.items():
             add(key, total)
 
 
-def _sum_text_keys(entries: Iterable, fun_map: Callable, params: Any,
-                   text_only: bool) -> tuple[dict, Any]:
+def _sum_text_keys(pairs: Iterator, text_only: bool) -> tuple[dict, Any]:
     """Sum the values of each key (``int(value)``, as sum_combiner).
 
     With `text_only` (several labels) every key entering the table is checked to be exactly
@@ -96,7 +101,6 @@ def _sum_text_keys(entries: Iterable, fun_map: Callable, params: Any,
     """
     totals: dict = {}
     get = totals.get
-    pairs = map_pairs(entries, fun_map, params)
     for key, value in pairs:
         total = get(key)
         if total is not None:
@@ -113,6 +117,13 @@ def map_pairs(entries: Iterable, fun_map: Callable, params: Any) -> Iterator:
     entry mapped when its pairs are reached: the two-level loop run by C iterators (a
     Python loop over the entries cost a frame step per input line)."""
     return itertools.chain.from_iterable(map(fun_map, entries, itertools.repeat(params)))
+
+
+def counting(iterable: Iterable) -> tuple[Iterator, Iterator[int]]:
+    """``(items, counter)``: ``next(counter)`` after the items ran out is how many there were
+    (a C-level count zipped alongside, no Python step per item)."""
+    counter = itertools.count()
+    return map(_first, zip(iterable, counter)), counter
 
 
 def _sum_by_label(pairs: Iterable, buffers: dict, label: Callable) -> None:
@@ -134,12 +145,18 @@ def map_one_buffer(entries: Iterable, fun_map: Callable, params: Any, combiner: 
     only if the map produced a pair."""
     buffer: dict = {}
     seen = False
-    for key, value in map_pairs(entries, fun_map, params):
+    out = 0
+    pairs, counted = counting(map_pairs(entries, fun_map, params))
+    for key, value in pairs:
         seen = True
         records = combiner(key, value, buffer, False, params)
         if records:  # None (or empty) for most pairs: nothing to iterate
             for record in records:
+                out += 1
                 adder(label)(*record)
     if seen:
         for record in combiner(None, None, buffer, True, params) or ():
+            out += 1
             adder(label)(*record)
+    counters.engine('combiner_in', next(counted))
+    counters.engine('combiner_out', out)

@@ -28,7 +28,9 @@ from disco import worker
 from disco.error import DiscoError
 from disco.worker import Params, SerialInput, expand_input  # noqa: F401
 from disco.worker.classic import external  # noqa: F401
+from disco.worker import counters
 from disco.worker.classic import fastpath
+from disco.worker.counters import counter  # noqa: F401  -- a global injected into job functions
 from disco.worker.classic.func import *  # noqa: F401,F403
 from disco.worker.classic.func import (chain_reader, default_partition, disco_output_stream,
                                        init, map_input_stream, map_output_stream,
@@ -236,23 +238,23 @@ class Worker(worker.Worker):
         for, as before. A counter zipped alongside counts them."""
         interval = self['status_interval']
         template = STATUS_TEMPLATES[stage]
-        counter = itertools.count()
-        records = builtins.map(_first, zip(iterable, counter))  # (`map` here is func.map)
+        tally = itertools.count()
+        records = builtins.map(_first, zip(iterable, tally))  # (`map` here is func.map)
 
         def chunks() -> Iterator[Iterable]:
-            taken = 0  # values we took from the counter ourselves (to read it)
+            taken = 0  # values we took from the tally ourselves (to read it)
             count = 0
             if interval:
                 while True:
                     yield itertools.islice(records, interval)
-                    previous, count = count, next(counter) - taken
+                    previous, count = count, next(tally) - taken
                     taken += 1
                     if count - previous < interval:
                         break  # a short chunk: the records ran out
                     self.send('MSG', template.format(count))
             else:
                 yield records
-                count = next(counter) - taken
+                count = next(tally) - taken
             self.send('MSG', "Done: " + template.format(count))
         return itertools.chain.from_iterable(chunks())
 
@@ -301,17 +303,22 @@ class Worker(worker.Worker):
             return fastpath.map_one_buffer(entries, fun_map, params, combiner, label, adder)
         label_of = fastpath.labeller(partition, partitions, params)  # memoized default
         buffers: dict = {}
-        for entry in entries:
-            for key, value in fun_map(entry, params):
-                label = label_of(key)
-                buffer = buffers.get(label)
-                if buffer is None:
-                    buffer = buffers[label] = {}
-                for record in combiner(key, value, buffer, False, params) or ():
-                    adder(label)(*record)
+        out = 0
+        pairs, counted = fastpath.counting(fastpath.map_pairs(entries, fun_map, params))
+        for key, value in pairs:
+            label = label_of(key)
+            buffer = buffers.get(label)
+            if buffer is None:
+                buffer = buffers[label] = {}
+            for record in combiner(key, value, buffer, False, params) or ():
+                out += 1
+                adder(label)(*record)
         for label, buffer in buffers.items():
             for record in combiner(None, None, buffer, True, params) or ():
+                out += 1
                 adder(label)(*record)
+        counters.engine('combiner_in', next(counted))
+        counters.engine('combiner_out', out)
 
     def run_reduce(self, task: Any, params: Any) -> None:
         entries = self.status_iter(self.reduce_input(task, params), 'reduce')

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from disco import JOBPACK_VERSION2, util, worker
 from disco.error import DiscoError
-from disco.worker import Input, expand_input
+from disco.worker import Input, counters, expand_input
 from disco.worker.classic.worker import inject, job_function_globals
 from disco.worker.modutil import callables, job_modules, source_path
 from disco.worker.sort import disk_sort
@@ -33,9 +33,10 @@ def input_hook(state: Any, input_labels: Iterable) -> Iterable:
     return input_labels
 
 
-class DiscoTask(namedtuple('DiscoTask', ['output'])):
+class DiscoTask(namedtuple('DiscoTask', ['output', 'counter'])):
     """The ``interface`` passed to stage functions: ``interface.output(label)``
-    returns the output stream (``.add(k, v)``) for an integer label."""
+    returns the output stream (``.add(k, v)``) for an integer label;
+    ``interface.counter(group, name, n=1)`` adds to a user counter (docs/counters.md)."""
 
 
 def serial_records(inputs: Iterable) -> Iterator:
@@ -166,7 +167,7 @@ class Worker(worker.Worker):
             if not isinstance(label, int) or isinstance(label, bool):
                 raise ValueError("Output label must be an integer: {0!r}".format(label))
             return self.output(task, label, open=output_open).file.fds[-1]
-        return DiscoTask(output=output)
+        return DiscoTask(output=output, counter=counters.counter)
 
     def prepare_input_map(self, task: Any, stage: Stage, params: Any) -> dict:
         """:return: ``{label: [Input, ...]}`` over the task's inputs."""

@@ -1,0 +1,2 @@
+"""The web tests' browser fixtures (Debian's Chromium via Playwright) for the job page test."""
+from tests.web.conftest import browser_page, chromium_browser  # noqa: F401 - fixtures
