@@ -31,12 +31,14 @@ RESULTS_DIR = os.path.join(REPO, "bench", "results")
 MiB = 1 << 20
 
 #: every workload, in run order; variants (name-variant) share the base workload's reference
-WORKLOADS = ["tiny", "wordcount", "wordcount-pipeline", "grep", "grep-pipeline", "distinct",
+WORKLOADS = ["tiny", "tiny-process", "wordcount", "wordcount-pipeline", "grep", "grep-pipeline",
+             "distinct",
              "distinct-pipeline", "join", "chain", "tasks", "sort"]
 BASELINE_IMPLS = ["single", "pool2"]
 FLOOR_IMPLS = ["floor"]          # bench/floor.py: the classic jobs' own code, no engine
 #: the workloads written as classic jobs (the floor runs their functions)
-CLASSIC = ["tiny", "wordcount", "grep", "distinct", "join", "chain", "tasks", "sort"]
+CLASSIC = ["tiny", "tiny-process", "wordcount", "grep", "distinct", "join", "chain", "tasks",
+           "sort"]
 OTHER_IMPLS = ["dask", "spark-rdd", "spark-df"]
 
 def base(workload):
@@ -254,6 +256,9 @@ def run_disco_workload(cluster, workload, manifest, args):
         extra["job_s"] = marks["done"] - marks["submit"]
         extra["read_s"] = (t0 + wall) - marks["done"]
     extra["jobs"] = [getattr(j, "name", None) for j in jobs]
+    if "phases" in marks:
+        extra["phases"] = marks["phases"]
+        log("  phases: " + ", ".join("%s %.3fs" % kv for kv in marks["phases"].items()))
     if prof_path and os.path.exists(prof_path):
         from bench import profile
         extra["profile"] = prof_path
@@ -386,6 +391,10 @@ def targets(rows, mode):
         d = get("tiny", "disco")
         out.append(("tiny", "1 MB job submit->results < 1 s", bool(d and d["wall_s"] < 1.0),
                     "%.2fs" % d["wall_s"] if d else "failed"))
+    if "tiny-process" in by and "disco" in by["tiny-process"]:
+        d = get("tiny-process", "disco")
+        out.append(("tiny-process", "1 MB job, whole process < 0.4 s",
+                    bool(d and d["wall_s"] < 0.4), "%.2fs" % d["wall_s"] if d else "failed"))
     if "tasks" in by and "disco" in by["tasks"]:
         d = get("tasks", "disco")
         tp = d and d["tasks"] / d["wall_s"]

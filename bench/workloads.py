@@ -393,6 +393,28 @@ def run_tiny(master, paths, marks=None, **kw):
     return run_wordcount(master, paths, marks)
 
 
+def run_tiny_process(master, paths, marks=None, **kw):
+    """The 1 MiB job as a user's whole process (``bench/tinyjob.py``): interpreter start-up,
+    import, job pack, submission, wait and results; its phases go to ``marks``."""
+    import os
+    import pickle
+    import subprocess
+    import sys
+    import tempfile
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tinyjob.py")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "answer.pkl")
+        _mark(marks, "submit")
+        subprocess.run([sys.executable, script, *paths, out], check=True, cwd=tmp,
+                       env=dict(os.environ, DISCO_MASTER=master))
+        _mark(marks, "done")
+        with open(out, "rb") as f:
+            res = pickle.load(f)
+    if marks is not None:
+        marks["phases"] = res["phases"]
+    return res["answer"], [type("JobName", (), {"name": res["job"]})()]
+
+
 def run_tasks(master, paths, marks=None, ntasks=10_000, **kw):
     inputs = ["raw://%d" % i for i in range(ntasks)]
     _mark(marks, "submit")
@@ -429,6 +451,7 @@ RUNNERS = {
     "sort": run_sort,
     "join": run_join,
     "tiny": run_tiny,
+    "tiny-process": run_tiny_process,
     "tasks": run_tasks,
     "chain": run_chain,
 }

@@ -106,14 +106,27 @@ class DdfsNode:
 
     async def _copy_body(self, stream: Any, partial: blobstore.PartialWrite,
                          idle: float | None = None) -> None:
+        """Write the body in WRITE_BUFFER pieces, one write in flight while the next piece is
+        read from the socket (reading and writing overlap: with a write awaited before each
+        read, a push ran at ~1/5 of `cp` + `fsync`)."""
         buffer = bytearray()
-        async for chunk in _chunks(stream, idle):
-            buffer += chunk
-            if len(buffer) >= WRITE_BUFFER:
-                await asyncio.to_thread(partial.write, bytes(buffer))
-                buffer.clear()
+        writing: asyncio.Future | None = None
+        try:
+            async for chunk in _chunks(stream, idle):
+                buffer += chunk
+                if len(buffer) >= WRITE_BUFFER:
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.ensure_future(asyncio.to_thread(partial.write, buffer))
+                    buffer = bytearray()
+        except BaseException:
+            if writing is not None:  # the caller aborts the file: not under a running write
+                await asyncio.wait([writing])
+            raise
+        if writing is not None:
+            await writing
         if buffer:
-            await asyncio.to_thread(partial.write, bytes(buffer))
+            await asyncio.to_thread(partial.write, buffer)
 
     # -- internal (DDFS master -> node) -------------------------------------------------------
     async def internal_tags(self, _request: web.Request) -> web.Response:

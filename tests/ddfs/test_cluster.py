@@ -82,3 +82,37 @@ def test_gc_never_deletes_referenced(cluster):
     wait_gc(ddfs)
     for url in blobs[0]:
         assert ddfs.open_url(url).read() == b"keep me"
+
+
+def test_push_of_many_files_keeps_order_and_a_cut_upload_leaves_nothing(cluster, tmp_path):
+    # several files upload at once (DDFS.push) and the node writes a piece while it reads the
+    # next: the tag lists the blobs in the order given, each with its own content; an upload
+    # cut short in the middle of a large body stores nothing and leaves no partial file
+    import socket
+    import urllib.parse
+    ddfs = ddfs_for(cluster)
+    paths = []
+    for i in range(7):
+        path = tmp_path / f"part{i}"
+        path.write_bytes(bytes([i]) * ((9 << 20) if i == 3 else 1000 + i))
+        paths.append(str(path))
+    ddfs.push("test:many", paths)
+    blobs = list(ddfs.blobs("test:many"))
+    assert [ddfs.blob_name(urls[0]) for urls in blobs] == [f"part{i}" for i in range(7)]
+    for i, urls in enumerate(blobs):
+        with ddfs.open_replicas(urls) as f:
+            data = f.read()
+        assert data == bytes([i]) * ((9 << 20) if i == 3 else 1000 + i)
+    put_url = ddfs._json("GET", f"{ddfs.master}/ddfs/new_blob/cut")[0]
+    parts = urllib.parse.urlsplit(put_url)
+    with socket.create_connection((parts.hostname, parts.port)) as sock:
+        sock.sendall(f"PUT {parts.path} HTTP/1.1\r\nHost: x\r\nContent-Length: {20 << 20}\r\n\r\n"
+                     .encode() + b"x" * (9 << 20))
+    root = cluster.env["DISCO_ROOT"]
+
+    def leftovers():
+        return [name for _dir, _dirs, files in os.walk(root) for name in files
+                if name.startswith(("!partial.cut", "cut$"))]
+    poll_for(lambda: not leftovers(), 30)
+    ddfs.push("test:after", [paths[0]])
+    assert len(list(ddfs.blobs("test:after"))) == 1
