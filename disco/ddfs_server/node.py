@@ -20,7 +20,8 @@ from disco import httpauth
 from disco.ddfs_server import blobstore
 from disco.ddfs_server.config import DdfsConfig
 from disco.ddfs_server.limits import TransferLimiter
-from disco.ddfs_server.names import InvalidName, is_valid_name, parse_objname
+from disco.ddfs_server.names import (MAX_BLOB_NAME_LENGTH, InvalidName, is_valid_name,
+                                     parse_objname)
 from disco.serving import serve_file
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,10 @@ class DdfsNode:
             return web.Response(status=403, text="Invalid blob name.")
         if not is_valid_name(parsed.name):
             return web.Response(status=403, text="Invalid blob name.")
+        if len(parsed.name) > MAX_BLOB_NAME_LENGTH:  # the master hashes longer names (new_blob)
+            return web.Response(status=403, text=(
+                f"Invalid blob name: at most {MAX_BLOB_NAME_LENGTH} characters "
+                "(ask the DDFS master for the blob's URL: /ddfs/new_blob/<name>)."))
         if (request.content_length or 0) > MAX_BLOB_SIZE:
             return web.Response(status=413, text="Blob too large.")
         async with self.uploads.slot():
@@ -92,7 +97,7 @@ class DdfsNode:
         try:
             partial = await asyncio.to_thread(blobstore.PartialWrite, self.root, "blob", objname)
         except blobstore.ObjectExists:
-            raise web.HTTPInternalServerError(text=f"File exists: {objname}") from None
+            raise web.HTTPConflict(text=f"File exists: {objname}") from None
         try:
             await self._copy_body(request.content, partial, idle=self.upload_idle)
             if request.content_length is not None and partial.size != request.content_length:
@@ -100,7 +105,7 @@ class DdfsNode:
                     text=f"Upload cut short: {partial.size} of {request.content_length} bytes.")
             return await asyncio.to_thread(partial.commit)
         except blobstore.ObjectExists:
-            raise web.HTTPInternalServerError(text=f"File exists: {objname}") from None
+            raise web.HTTPConflict(text=f"File exists: {objname}") from None
         finally:
             await asyncio.to_thread(partial.abort)
 

@@ -22,6 +22,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -223,7 +224,8 @@ def _extract_zip(zipped: bytes, staging: str) -> None:
             _check_entry(staging, entry)
         try:
             archive.extractall(staging)
-        except (zipfile.BadZipFile, NotImplementedError, EOFError, ValueError) as exc:
+        except (zipfile.BadZipFile, NotImplementedError, EOFError, ValueError, RuntimeError,
+                zlib.error) as exc:  # RuntimeError: an encrypted entry
             raise JobPackError(f"the job home zip cannot be extracted: {exc}") from None
 
 
