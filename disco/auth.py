@@ -24,7 +24,7 @@ import stat
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from disco.error import ConfigError, DiscoError
+from disco.error import ConfigError
 
 #: the worker's environment variable carrying its job token
 JOB_TOKEN_VAR = "DISCO_JOB_TOKEN"
@@ -35,12 +35,6 @@ SECRET_BYTES = 32
 #: what a refusal tells the client to do
 HOW_TO = ("set DISCO_SECRET (or DISCO_SECRET_FILE) to the cluster's secret; Disco 0.5.4's "
           "client: DISCO_MASTER=http://host:port/_secret/<token> (`disco secret --token`)")
-
-
-class AuthError(DiscoError):
-    """A request without the cluster's credential (HTTP 401)."""
-
-    status = 401
 
 
 class SecretFileError(ConfigError):
@@ -176,8 +170,11 @@ def default_credential(environ: Mapping[str, str] | None = None) -> ClientCreden
 def _find_credential(environ: Mapping[str, str]) -> ClientCredential:
     from disco.settings import DiscoSettings  # settings imports nothing of ours but error
     settings = DiscoSettings()
-    secret = load_secret(settings)
-    token = client_token(secret) if secret else environ.get(JOB_TOKEN_VAR) or None
+    # a worker uses the token its node gave it, whatever secret file its user may have
+    token = environ.get(JOB_TOKEN_VAR) or None
+    if token is None:
+        secret = load_secret(settings)
+        token = client_token(secret) if secret else None
     ports = {int(settings["DISCO_PORT"]), int(settings["DDFS_PUT_PORT"])}
     return ClientCredential(token, str(settings["DISCO_MASTER"]), ports)
 

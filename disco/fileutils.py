@@ -37,6 +37,8 @@ MIN_DISK_SPACE = 1 * MB
 MAX_RECORD_SIZE = 1 * MB
 HUNK_SIZE = 1 * MB
 CHUNK_SIZE = 64 * MB
+#: a hunk header claiming more than this is corrupt (hunks are about HUNK_SIZE plus a record)
+MAX_HUNK_SIZE = 4 * 1024 * MB
 
 HUNK_HEADER = struct.Struct("<BBIQ")
 HUNK_HEADER_SIZE = HUNK_HEADER.size  # 14
@@ -202,6 +204,9 @@ def _hunks(stream: IO[bytes], size: int | None, url: Any,
             return
         start = offset + HUNK_HEADER_SIZE
         offset = start + hunk_size
+        if hunk_size > MAX_HUNK_SIZE or (size is not None and offset > size):
+            raise DataError(f"Corrupted data at {start} bytes: a hunk of {hunk_size} bytes "
+                            f"does not fit in the stream", url)
         hunk = _read_exactly(stream, hunk_size)
         if len(hunk) < hunk_size:
             raise DataError(f"Truncated data at {start + len(hunk)} bytes "

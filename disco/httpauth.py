@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any, Awaitable, Callable, Iterable
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
@@ -41,8 +43,10 @@ CSRF_HEADER = "X-Disco-CSRF"
 URL_TOKEN = "disco_url_token"
 #: methods that change nothing (no CSRF check, allowed to job tokens)
 SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
-#: where a job token may write: DDFS (workers push blobs and tag their outputs)
+#: where a job token may write (POST/PUT): DDFS blobs and tags (workers push and tag
+#: outputs); never DELETE, DDFS's control and node-internal endpoints, or a GET that acts
 JOB_WRITE_PREFIXES = ("/ddfs/",)
+JOB_FORBIDDEN_PREFIXES = ("/ddfs/ctrl/gc_start", "/ddfs/internal/")
 
 
 def csrf_token(secret: str) -> str:
@@ -80,6 +84,7 @@ def auth_middleware(secret: str, exempt: Iterable[str] = (), login_path: str | N
     verifier = auth.Verifier(secret)
     csrf = csrf_token(secret)
     exempt = tuple(exempt)
+    refusals = RefusalLog()
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -95,9 +100,8 @@ def auth_middleware(secret: str, exempt: Iterable[str] = (), login_path: str | N
         kind = verifier.kind(token)
         if kind is None:
             if login_path and wants_html(request):
-                raise web.HTTPSeeOther(f"{login_path}?next={request.path_qs}")
-            log.info("refused %s %s from %s: %s", request.method, path, request.remote,
-                     "bad token" if token else "no token")
+                raise web.HTTPSeeOther(f"{login_path}?next={quote(request.path_qs)}")
+            refusals.note(request, "bad token" if token else "no token")
             return refuse(401, f"this Disco cluster requires its secret: {auth.HOW_TO}")
         if kind == "job" and not _job_may(request.method, path):
             return refuse(403, f"a job token may not {request.method} {path}: use the "
@@ -112,8 +116,26 @@ def auth_middleware(secret: str, exempt: Iterable[str] = (), login_path: str | N
     return check
 
 
+class RefusalLog:
+    """Refused requests, logged at most once per `interval` s (a scan must not flood the log)."""
+
+    def __init__(self, interval: float = 10.0) -> None:
+        self.interval, self.last, self.count = interval, 0.0, 0
+
+    def note(self, request: web.Request, why: str) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            log.warning("refused %s %s from %s (%s); %d refused since the last report",
+                        request.method, request.path, request.remote, why, self.count)
+            self.last, self.count = now, 0
+
+
 def _job_may(method: str, path: str) -> bool:
-    return method in SAFE_METHODS or path.startswith(JOB_WRITE_PREFIXES)
+    if path.startswith(JOB_FORBIDDEN_PREFIXES):
+        return False
+    return method in SAFE_METHODS or (method in ("POST", "PUT") and
+                                      path.startswith(JOB_WRITE_PREFIXES))
 
 
 async def _prefixed(request: web.Request, verifier: auth.Verifier) -> web.StreamResponse:

@@ -2,7 +2,7 @@
 # Set up and run the test suite on a fresh machine (Python and pip present).
 # Debian packages the tests need are installed when we are root with apt. After the suite,
 # the chaos suite's short version runs (docs/hosts.md; DISCO_CHAOS_ROUNDS / DISCO_CHAOS_SEED /
-# DISCO_CHAOS_STOP tune it).
+# DISCO_CHAOS_STOP tune it), then the fuzz suite's (DISCO_FUZZ_SECONDS / DISCO_FUZZ_SEED).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
@@ -28,4 +28,7 @@ if [ "$#" -gt 0 ]; then  # a chosen part of the suite: no chaos run after it
   exec python3 -m pytest -n 2 --dist loadgroup "$@"
 fi
 python3 -m pytest -n 2 --dist loadgroup
-DISCO_CHAOS_STOP="${DISCO_CHAOS_STOP:-5}" exec python3 -m pytest -n 0 -m chaos tests/hosts
+DISCO_CHAOS_STOP="${DISCO_CHAOS_STOP:-5}" python3 -m pytest -n 0 -m chaos tests/hosts
+# the fuzz suite's short run (about a minute; docs/security-hardening.md "Fuzzing")
+DISCO_FUZZ_SECONDS="${DISCO_FUZZ_SECONDS:-2}" DISCO_FUZZ_API_EXAMPLES="${DISCO_FUZZ_API_EXAMPLES:-2}" \
+  exec python3 -m pytest -n 0 -m fuzz tests/fuzz

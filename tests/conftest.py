@@ -20,6 +20,7 @@ import os
 import pytest
 
 from disco.testing import DEFAULT_HOSTS, LocalCluster
+from disco.testing.inprocess import InProcessCluster
 
 #: Seconds a cluster may take to start (master up and every node connected).
 START_TIMEOUT = 60
@@ -57,10 +58,14 @@ def cluster(tmp_path, request, monkeypatch):
     """Factory: `cluster(hosts=DEFAULT_HOSTS, workers=2, settings=None, timeout=60)`."""
     started: list[LocalCluster] = []
 
+    # a test marked `inprocess` (it kills nothing) gets the in-process tier
+    kind = (InProcessCluster if request.node.get_closest_marker("inprocess") and TIER == "inprocess"
+            else LocalCluster)
+
     def start(hosts=DEFAULT_HOSTS, workers=2, settings=None, timeout=START_TIMEOUT,
               **kwargs) -> LocalCluster:
-        local = LocalCluster(tmp_path / f"cluster{len(started)}", hosts=hosts,
-                             workers=workers, settings=settings, **kwargs)
+        local = kind(tmp_path / f"cluster{len(started)}", hosts=hosts,
+                     workers=workers, settings=settings, **kwargs)
         started.append(local)
         local.start(timeout=timeout)
         use_cluster_environment(monkeypatch, local)
@@ -69,15 +74,32 @@ def cluster(tmp_path, request, monkeypatch):
     yield start
     for local in started:
         print_logs_if_failed(request, local)
-        local.stop()
+        try:
+            check_invariants(local)
+        finally:
+            local.stop()
+
+
+#: the tier of the shared clusters: "inprocess" (default: master and nodes on one event loop in
+#: the test process, disco/testing/inprocess.py) or "process" (DISCO_TEST_TIER=process: real
+#: master and node processes, as the `cluster` factory always starts)
+TIER = os.environ.get("DISCO_TEST_TIER", "inprocess")
 
 
 def start_session_cluster(tmp_path_factory, name: str, **kwargs) -> LocalCluster:
     # tmp_path_factory is per xdist worker, and LocalCluster picks free ports: each worker
     # process gets its own root and ports.
-    local = LocalCluster(tmp_path_factory.mktemp(name), **kwargs)
+    kind = InProcessCluster if TIER == "inprocess" else LocalCluster
+    local = kind(tmp_path_factory.mktemp(name), **kwargs)
     local.start(timeout=START_TIMEOUT)
     return local
+
+
+def check_invariants(local: LocalCluster) -> None:
+    """After each test on an in-process cluster: its master's and nodes' state is consistent
+    (no task both running and done, slot counts match, no orphan workers)."""
+    if isinstance(local, InProcessCluster):
+        local.check_invariants()
 
 
 def checked(local: LocalCluster) -> LocalCluster:
@@ -100,6 +122,7 @@ def shared_cluster(_shared_cluster, request, monkeypatch) -> LocalCluster:
     use_cluster_environment(monkeypatch, _shared_cluster)
     yield checked(_shared_cluster)
     print_logs_if_failed(request, _shared_cluster)
+    check_invariants(_shared_cluster)
 
 
 @pytest.fixture(scope="session")
@@ -116,3 +139,4 @@ def single_node_cluster(_single_node_cluster, request, monkeypatch) -> LocalClus
     use_cluster_environment(monkeypatch, _single_node_cluster)
     yield checked(_single_node_cluster)
     print_logs_if_failed(request, _single_node_cluster)
+    check_invariants(_single_node_cluster)

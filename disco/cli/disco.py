@@ -19,6 +19,7 @@ from typing import Any, Iterable, Sequence
 
 import click
 
+from disco import settings_table
 from disco.cli import counters as counters_view
 from disco.cli import daemon
 from disco.cli.demo import run_demo
@@ -201,6 +202,18 @@ def secret(program: Program, show_token: bool) -> None:
     auth.write_secret_file(path)
     click.echo(f"wrote a new cluster secret to {path} (mode 0600): copy it to every node "
                "and client machine (DISCO_SECRET_FILE)")
+
+
+@cli.command("settings")
+@click.option("--markdown", is_flag=True, help="Print the table as docs/settings.md has it.")
+@pass_program
+def settings_command(program: Program, markdown: bool) -> None:
+    """Every setting: its value here, and its meaning (docs/settings.md)."""
+    if markdown:
+        click.echo(settings_table.markdown(), nl=False)
+        return
+    for row in settings_table.rows(program.settings):
+        click.echo(f"{row['name']} = {row['value']!r}  # {row['type']}: {row['help']}")
 
 
 @cli.command()

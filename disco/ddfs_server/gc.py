@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from disco.ddfs_server import tags as T
+from disco.ddfs_server import tags as tagmodel
 from disco.ddfs_server.config import DdfsConfig
 from disco.ddfs_server.names import (DELETED_TAG, InvalidName, object_relpath, object_url,
                                      parse_ddfs_url, parse_objname)
@@ -40,7 +40,7 @@ class Snapshot:
     disk: dict[str, tuple[int, int]] = field(default_factory=dict)
     blobs: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
     referenced: set[str] = field(default_factory=set)
-    contents: dict[str, T.TagContent] = field(default_factory=dict)
+    contents: dict[str, tagmodel.TagContent] = field(default_factory=dict)
     complete: bool = True
 
 
@@ -60,6 +60,7 @@ class GarbageCollector:
         if self._task is not None and not self._task.done():
             self._again = True
             return False
+        self._phase("start")  # gc_status shows the run from the moment gc_start answers
         self._task = asyncio.create_task(self._run_loop(), name="ddfs-gc-run")
         return True
 
@@ -104,7 +105,7 @@ class GarbageCollector:
         await self._rereplicate_tags()
         await self._drop_moved(moves)
         self._compute_safe_blacklist(snap)
-        self.stats = {"timestamp": T.format_last_modified(started), "stats": counts}
+        self.stats = {"timestamp": tagmodel.format_last_modified(started), "stats": counts}
         log.info("ddfs gc done in %.1f s: %s", time.time() - started, counts)
 
     def _phase(self, name: str) -> None:
@@ -144,7 +145,7 @@ class GarbageCollector:
         for name in self.tags.live_names():
             try:
                 content = await self.tags.load(name)
-            except T.TagError as exc:
+            except tagmodel.TagError as exc:
                 raise GcAborted(f"tag {name} unreadable: {exc}") from exc
             if content is None:
                 continue
@@ -301,7 +302,7 @@ class GarbageCollector:
             return
         urls = _rewrite_urls(current.urls, snap, self._good_hosts())
         if urls != current.urls:
-            content = T.new_version(name, current, self.tags.new_micros(), urls=urls)
+            content = tagmodel.new_version(name, current, self.tags.new_micros(), urls=urls)
             await self.tags.write(name, content)
 
     async def _rereplicate_tags(self) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from disco import httperrors
-from disco.ddfs_server import tags as T
+from disco.ddfs_server import tags as tagmodel
 from disco.httpauth import URL_TOKEN
 from disco.ddfs_server.config import DdfsConfig
 from disco.ddfs_server.gc import GarbageCollector
@@ -156,7 +156,7 @@ class DdfsMaster:
     async def list_tags(self, request: web.Request) -> web.Response:
         prefix = request.match_info.get("prefix", "").strip("/")
         await self.tags.refresh()
-        self.tags.check_quorum(T.LISTING_REFUSED)
+        self.tags.check_quorum(tagmodel.LISTING_REFUSED)
         return web.json_response([n for n in self.tags.live_names() if n.startswith(prefix)])
 
     async def get_tag(self, request: web.Request) -> web.Response:
@@ -164,15 +164,15 @@ class DdfsMaster:
         content, privilege = await self.tags.get(name, parse_token(request))
         if attr is None:
             return web.json_response(content.public())
-        return web.json_response(T.get_attribute(content, attr, privilege))
+        return web.json_response(tagmodel.get_attribute(content, attr, privilege))
 
     async def post_tag(self, request: web.Request) -> web.Response:
         name, attr = self._tag_and_attr(request)
         if attr is not None:
             return text(404, "Tag attribute not found.")
         urls = await self._json_body(request)
-        if not T.valid_urls(urls):
-            raise T.InvalidUrlObject()
+        if not tagmodel.valid_urls(urls):
+            raise tagmodel.InvalidUrlObject()
         token, update = parse_token(request), flag(request, "update")
         if flag(request, "delayed"):
             result = await self.tags.update_delayed(name, urls, token, update)
@@ -185,9 +185,18 @@ class DdfsMaster:
         attr = attr or "ddfs:urls"
         raw = await self._read_body(request)
         value = self._decode(raw)
-        T.validate_attribute(attr, len(raw), value)
+        tagmodel.validate_attribute(attr, len(raw), value)
         result = await self.tags.put_attr(name, attr, value, parse_token(request))
         return web.json_response(result)
+
+    async def put_tag_urls(self, name: str, urls: list) -> None:
+        """Set tag `name`'s urls as `PUT /ddfs/tag/<name>` with no token does (the master's own
+        tags, e.g. a job's saved results); raises a TagError as that request would answer."""
+        problem = tag_name_problem(name)
+        if problem is not None:
+            raise tagmodel.InvalidTag(problem)
+        tagmodel.validate_attribute("ddfs:urls", len(json.dumps(urls)), urls)
+        await self.tags.put_attr(name, "ddfs:urls", urls, None)
 
     async def delete_tag(self, request: web.Request) -> web.Response:
         name, attr = self._tag_and_attr(request)
@@ -206,17 +215,17 @@ class DdfsMaster:
         else:
             problem = tag_name_problem(name)
         if problem is not None:
-            raise T.InvalidTag(problem)
-        if attr is not None and (len(attr.encode()) > T.MAX_ATTR_NAME or "/" in attr):
-            raise T.InvalidAttribute("Attribute name too big.")
+            raise tagmodel.InvalidTag(problem)
+        if attr is not None and (len(attr.encode()) > tagmodel.MAX_ATTR_NAME or "/" in attr):
+            raise tagmodel.InvalidAttribute("Attribute name too big.")
         return name, attr
 
     async def _read_body(self, request: web.Request) -> bytes:
         if (request.content_length or 0) > self.config.ddfs_max_tag_body:
-            raise T.InvalidBody("Invalid request.")
+            raise tagmodel.InvalidBody("Invalid request.")
         body = await request.content.read(self.config.ddfs_max_tag_body + 1)
         if len(body) > self.config.ddfs_max_tag_body:
-            raise T.InvalidBody("Invalid request.")
+            raise tagmodel.InvalidBody("Invalid request.")
         return body
 
     async def _json_body(self, request: web.Request) -> Any:
@@ -227,7 +236,7 @@ class DdfsMaster:
         try:
             return json.loads(raw)
         except ValueError:
-            raise T.InvalidBody() from None
+            raise tagmodel.InvalidBody() from None
 
     # -- control ----------------------------------------------------------------------------
     async def gc_start(self, _request: web.Request) -> web.Response:
@@ -246,7 +255,7 @@ class DdfsMaster:
     async def hosted_tags(self, request: web.Request) -> web.Response:
         host = await self._json_body(request)
         if not isinstance(host, str):
-            raise T.InvalidBody()
+            raise tagmodel.InvalidBody()
         await self.tags.refresh()
         names = [n for n in self.tags.live_names() if host in self.tags.index[n].replicas]
         return web.json_response(names)

@@ -44,6 +44,9 @@ class DdfsNode:
                                          c.ddfs_transfer_wait,
                                          "Maximum number of downloaders reached")
         self._session: aiohttp.ClientSession | None = None
+        #: an upload that sends nothing for this long gives its slot back (a stalled or
+        #: slowloris client would hold one of the DDFS_MAX_UPLOADERS slots for ever)
+        self.upload_idle = c.disco_http_idle_timeout
         blobstore.volumes(ddfs_data)
 
     def session(self) -> aiohttp.ClientSession:
@@ -91,7 +94,7 @@ class DdfsNode:
         except blobstore.ObjectExists:
             raise web.HTTPInternalServerError(text=f"File exists: {objname}") from None
         try:
-            await self._copy_body(request.content, partial)
+            await self._copy_body(request.content, partial, idle=self.upload_idle)
             if request.content_length is not None and partial.size != request.content_length:
                 raise web.HTTPBadRequest(
                     text=f"Upload cut short: {partial.size} of {request.content_length} bytes.")
@@ -101,14 +104,15 @@ class DdfsNode:
         finally:
             await asyncio.to_thread(partial.abort)
 
-    async def _copy_body(self, stream: Any, partial: blobstore.PartialWrite) -> None:
+    async def _copy_body(self, stream: Any, partial: blobstore.PartialWrite,
+                         idle: float | None = None) -> None:
         """Write the body in WRITE_BUFFER pieces, one write in flight while the next piece is
         read from the socket (reading and writing overlap: with a write awaited before each
         read, a push ran at ~1/5 of `cp` + `fsync`)."""
         buffer = bytearray()
         writing: asyncio.Future | None = None
         try:
-            async for chunk in stream.iter_chunked(1 << 20):
+            async for chunk in _chunks(stream, idle):
                 buffer += chunk
                 if len(buffer) >= WRITE_BUFFER:
                     if writing is not None:
@@ -214,6 +218,19 @@ class DdfsNode:
     async def internal_df(self, _request: web.Request) -> web.Response:
         free, used = await asyncio.to_thread(blobstore.disk_usage, self.root)
         return web.json_response({"disk_free": free, "disk_used": used})
+
+
+async def _chunks(stream: Any, idle: float | None):
+    """The body's chunks; 408 when none arrives for `idle` seconds."""
+    while True:
+        try:
+            chunk = await asyncio.wait_for(stream.read(1 << 20), idle)
+        except asyncio.TimeoutError:
+            raise web.HTTPRequestTimeout(text=f"No upload data for {idle:g} s "
+                                              "(DISCO_HTTP_IDLE_TIMEOUT).") from None
+        if not chunk:
+            return
+        yield chunk
 
 
 #: the largest JSON body an internal endpoint reads (a GC delete list of many objects)

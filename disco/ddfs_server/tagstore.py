@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from disco.ddfs_server import tags as T
+from disco.ddfs_server import tags as tagmodel
 from disco.ddfs_server.config import DdfsConfig
 from disco.ddfs_server.names import (DELETED_TAG, Clock, object_relpath, object_url,
                                      parse_objname, parse_timestamp)
@@ -50,7 +50,7 @@ class TagStore:
         self.config, self._nodes, self.client, self.rng = config, nodes, client, rng
         self.clock = Clock()
         self.index: dict[str, TagLocation] = {}
-        self.cache: dict[str, T.TagContent] = {}
+        self.cache: dict[str, tagmodel.TagContent] = {}
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.scanned: set[str] = set()
         #: hosts scanned at least once by this master (the index holds their tags)
@@ -129,12 +129,12 @@ class TagStore:
         if not self.quorum_ok():
             log.warning("ddfs: refusing a tag read: nodes unreachable: %s (DDFS_TAG_MIN_REPLICAS"
                         "=%d)", ", ".join(self.failed_nodes()), self.config.ddfs_tag_min_replicas)
-            raise T.TooManyFailedNodes(message)
+            raise tagmodel.TooManyFailedNodes(message)
 
     def _index_complete(self) -> bool:
         return all(h in self.ever_scanned for h in self.nodes())
 
-    async def load(self, name: str, check: bool = False) -> T.TagContent | None:
+    async def load(self, name: str, check: bool = False) -> tagmodel.TagContent | None:
         """The current content of a tag, None if it does not exist (or is deleted).
 
         With `check` (client requests), reading a tag from the nodes follows Disco's
@@ -159,7 +159,7 @@ class TagStore:
         self.cache[name] = content
         return content
 
-    async def _fetch(self, name: str, loc: TagLocation) -> T.TagContent:
+    async def _fetch(self, name: str, loc: TagLocation) -> tagmodel.TagContent:
         objname = f"{name}${loc.ts}"
         hosts = list(loc.replicas.items())
         self.rng.shuffle(hosts)
@@ -170,10 +170,11 @@ class TagStore:
                 continue
             url = f"{base}/ddfs/internal/file/{object_relpath('tag', objname, volume)}"
             try:
-                return T.decode_tag(await self.client.read(url))
+                return tagmodel.decode_tag(await self.client.read(url))
             except (NodeCallFailed, ValueError) as exc:
                 log.warning("ddfs: tag %s unreadable on %s: %s", objname, host, exc)
-        raise T.Busy(f"Temporary server error. Try again. (no replica of tag {name} reachable)")
+        raise tagmodel.Busy(
+            f"Temporary server error. Try again. (no replica of tag {name} reachable)")
 
     def locations(self, name: str) -> list[str]:
         loc = self.index.get(name)
@@ -183,7 +184,7 @@ class TagStore:
         return [object_url(h, "tag", objname, v) for h, v in sorted(loc.replicas.items())]
 
     # -- writing ----------------------------------------------------------------------------
-    async def write(self, name: str, content: T.TagContent,
+    async def write(self, name: str, content: tagmodel.TagContent,
                     prefer: Iterable[str] = ()) -> list[str]:
         """Store a new version on DDFS_TAG_REPLICAS nodes; returns the replica URLs."""
         data = content.encode()
@@ -199,7 +200,7 @@ class TagStore:
             results = await asyncio.gather(*(self.put_tag(h, objname, data) for h in hosts))
             stored.update({h: vol for h, vol in zip(hosts, results) if vol})
         if len(stored) < max(1, min(self.config.ddfs_tag_min_replicas, want)):
-            raise T.ReplicationFailed()
+            raise tagmodel.ReplicationFailed()
         self.index[name] = TagLocation(parse_objname(objname).micros,
                                        parse_objname(objname).ts, stored)
         self.cache[name] = content
@@ -236,14 +237,14 @@ class TagStore:
             return await self._update_locked(name, urls, token, update)
 
     async def _update_locked(self, name: str, urls: list, token: Any, update: bool) -> list[str]:
-        old = await self.load(name, check=token is not T.INTERNAL)
-        T.authorize("write", token, old)
-        changed, merged = T.merge_urls(urls, old.urls if old else None, update)
+        old = await self.load(name, check=token is not tagmodel.INTERNAL)
+        tagmodel.authorize("write", token, old)
+        changed, merged = tagmodel.merge_urls(urls, old.urls if old else None, update)
         self._note_tagged(urls)
         if not changed:
             return self.locations(name)
-        extra = T.initial_tokens(token) if old is None else {}
-        content = T.new_version(name, old, self.new_micros(), urls=merged, **extra)
+        extra = tagmodel.initial_tokens(token) if old is None else {}
+        content = tagmodel.new_version(name, old, self.new_micros(), urls=merged, **extra)
         result = await self.write(name, content)
         if old is None:
             await self.undelete(name)
@@ -255,7 +256,7 @@ class TagStore:
             old = await self.load(name, check=True)
             if old is None:
                 return await self._update_locked(name, urls, token, update)
-            T.authorize("write", token, old)
+            tagmodel.authorize("write", token, old)
         key = (name, update)
         waiter = asyncio.get_running_loop().create_future()
         batch = self._delayed.get(key)
@@ -273,7 +274,7 @@ class TagStore:
         for urls, _waiter in batch:
             combined = list(urls) + combined
         try:
-            result = await self.update(key[0], combined, T.INTERNAL, key[1])
+            result = await self.update(key[0], combined, tagmodel.INTERNAL, key[1])
         except Exception as exc:  # loop boundary: every waiter gets the failure
             for _urls, waiter in batch:
                 if not waiter.done():
@@ -291,10 +292,10 @@ class TagStore:
     async def put_attr(self, name: str, attr: str, value: Any, token: Any) -> list[str]:
         async with self.locks[name]:
             old = await self.load(name, check=True)
-            T.authorize("write", token, old)
+            tagmodel.authorize("write", token, old)
             if attr == "ddfs:urls":
                 self._note_tagged(value)
-            content = T.put_attribute(name, old, attr, value, token, self.new_micros())
+            content = tagmodel.put_attribute(name, old, attr, value, token, self.new_micros())
             result = await self.write(name, content)
             if old is None:
                 await self.undelete(name)
@@ -304,9 +305,9 @@ class TagStore:
         async with self.locks[name]:
             old = await self.load(name, check=True)
             if old is None:
-                raise T.TagNotFound()
-            T.authorize("write", token, old)
-            content = T.delete_attribute(name, old, attr, self.new_micros())
+                raise tagmodel.TagNotFound()
+            tagmodel.authorize("write", token, old)
+            content = tagmodel.delete_attribute(name, old, attr, self.new_micros())
             if content is not None:
                 await self.write(name, content)
 
@@ -315,15 +316,15 @@ class TagStore:
             old = await self.load(name, check=True)
             if old is None:
                 return
-            T.authorize("write", token, old)
+            tagmodel.authorize("write", token, old)
             await self._change_deleted(add=[name])
             self.cache.pop(name, None)
 
-    async def get(self, name: str, token: Any) -> tuple[T.TagContent, str]:
+    async def get(self, name: str, token: Any) -> tuple[tagmodel.TagContent, str]:
         content = await self.load(name, check=True)
         if content is None:
-            raise T.TagNotFound()
-        return content, T.authorize("read", token, content)
+            raise tagmodel.TagNotFound()
+        return content, tagmodel.authorize("read", token, content)
 
     # -- +deleted ---------------------------------------------------------------------------
     async def _load_deleted(self) -> None:
@@ -336,7 +337,7 @@ class TagStore:
         now = time.time()
         self.deleted_at = {n: float(stamps.get(n, now)) for n in names}
 
-    async def load_raw(self, name: str) -> T.TagContent | None:
+    async def load_raw(self, name: str) -> tagmodel.TagContent | None:
         if name in self.cache:
             return self.cache[name]
         loc = self.index.get(name)
@@ -344,7 +345,7 @@ class TagStore:
             return None
         try:
             content = await self._fetch(name, loc)
-        except T.Busy:
+        except tagmodel.Busy:
             log.warning("ddfs: %s unreadable; keeping the previous deleted list", name)
             return None
         self.cache[name] = content
@@ -363,7 +364,7 @@ class TagStore:
                 stamps.pop(name, None)
             old = await self.load_raw(DELETED_TAG)
             urls = [[f"tag://{n}"] for n in sorted(stamps)]
-            content = T.new_version(DELETED_TAG, old, self.new_micros(), urls=urls,
+            content = tagmodel.new_version(DELETED_TAG, old, self.new_micros(), urls=urls,
                                     user={"deleted_at": stamps})
             await self.write(DELETED_TAG, content)
             self.deleted_at = stamps

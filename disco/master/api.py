@@ -17,6 +17,7 @@ raise, `disco.httperrors.render_errors` answers. Our additions:
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -28,6 +29,7 @@ from disco import __version__
 from disco.error import JobPackError, NotFound, RequestError
 from disco.master import counters
 from disco.master.events import format_timestamp
+from disco.settings_table import rows as settings_rows
 from disco.serving import serve_file
 
 log = logging.getLogger(__name__)
@@ -112,7 +114,7 @@ async def node_jobs(request: web.Request) -> web.Response:
     """``{"active": [job...], "purged": [job...]}`` for the nodes' temp GC (ours, internal):
     purged jobs are remembered for DISCO_PURGED_KEEP seconds (Disco: 24 h, in memory)."""
     master = master_of(request)
-    cutoff = time.time() - float(master.settings.get("DISCO_PURGED_KEEP", 86400))
+    cutoff = time.time() - master.settings.get_float("DISCO_PURGED_KEEP")
     for name in [n for n, at in master.purged.items() if at < cutoff]:
         del master.purged[name]
     active = [e.name for e in master.jobs.values() if e.status == "active"]
@@ -153,7 +155,7 @@ async def parameters(request: web.Request) -> web.StreamResponse:
 async def rawevents(request: web.Request) -> web.StreamResponse:
     entry = known_job(request)
     events = master_of(request).events
-    events.flush(entry.name)
+    await events.flush_async(entry.name)
     return await serve_file(request, events.job_dir(entry.name), "events")
 
 
@@ -164,7 +166,8 @@ async def jobevents(request: web.Request) -> web.Response:
         num = min(int(request.query.get("num", "10")), 1000)
     except ValueError:
         raise RequestError("num must be an integer") from None
-    found = master_of(request).events.read(entry.name, num, request.query.get("filter", ""))
+    found = await master_of(request).events.read_async(entry.name, num,
+                                                       request.query.get("filter", ""))
     return web.Response(text=json.dumps(found), content_type="text/plain")
 
 
@@ -249,13 +252,27 @@ async def job_counters(request: web.Request) -> web.Response:
     return reply(await counters_of(master_of(request), entry, per_task))
 
 
+#: job -> (version, summary) of the last counters summary built (see `counters_of`)
+_summaries: dict[str, tuple] = {}
+
+
 async def counters_of(master, entry, per_task: bool = False) -> dict:
     """The counters summary of a job, from memory or (a job the master did not resume) the
     store."""
     coordinator = entry.coordinator
     if coordinator is not None:
+        # a page polls this every 2 s: sum a big job again only when a task's counters changed
+        version = (entry.status, per_task, coordinator.counters_version)
+        cached = _summaries.get(entry.name)
+        if cached is not None and cached[0] == version:
+            return cached[1]
         tasks = counters.from_coordinator(coordinator)
         stages = [stage.name for stage in coordinator.stages]
+        summary = counters.summarize(entry.name, entry.status, stages, tasks, per_task)
+        if len(_summaries) >= 64:
+            _summaries.clear()
+        _summaries[entry.name] = (version, summary)
+        return summary
     else:
         tasks = counters.from_rows(await master.store.load_tasks(entry.name))
         stages = [row[0] for row in entry.record.get("pipeline") or []]
@@ -303,12 +320,21 @@ routes.post("/disco/ctrl/gc_whitelist")(_listing("gc_blacklist", False))
 
 @routes.get("/disco/ctrl/get_blacklist")
 async def get_blacklist(request: web.Request) -> web.Response:
-    return reply(request.app["config_file"].load()["blacklist"])
+    config = await asyncio.to_thread(request.app["config_file"].load)
+    return reply(config["blacklist"])
 
 
 @routes.get("/disco/ctrl/get_gc_blacklist")
 async def get_gc_blacklist(request: web.Request) -> web.Response:
-    return reply(request.app["config_file"].load()["gc_blacklist"])
+    config = await asyncio.to_thread(request.app["config_file"].load)
+    return reply(config["gc_blacklist"])
+
+
+@routes.get("/disco/ctrl/settings")
+async def settings_table(request: web.Request) -> web.Response:
+    """Ours: every setting of the table with its type, default, help and the master's value
+    (secrets masked), for the UI's settings page."""
+    return reply(settings_rows(master_of(request).settings))
 
 
 @routes.get("/disco/ctrl/get_settings")

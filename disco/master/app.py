@@ -62,7 +62,7 @@ def make_app(settings: Any, start_nodes: bool = True) -> web.Application:
     httperrors.install(app)
     app.router.add_get(link.WS_PATH, node_socket)
     app.add_routes(api.routes)
-    ddfs_master.setup(app, settings, cluster)
+    master.put_tag = ddfs_master.setup(app, settings, cluster).put_tag_urls
     web_ui.setup(app, settings, master)
     _protect(app, settings)
     serverlimits.add_body_limit(app, settings, exempt=("/disco/job/", "/ddfs/"))
@@ -118,6 +118,7 @@ async def _lifecycle(app: web.Application):
     master.events.flush_all()
     await master.drain()
     await master.store.close()
+    master.events.close()  # the lines drain added, then the writer thread ends
 
 
 async def _stop_nodes(app: web.Application) -> None:
@@ -145,7 +146,7 @@ async def _timer_loop(master: Master) -> None:
             master.tick(now)
             master.flush_tasks()
             if now - last_flush >= flush_every:
-                master.events.flush_all()
+                await master.events.flush_all_async()
                 last_flush = now
             for peer in check_links(master.cluster.nodes(), now, heartbeat, node_timeout,
                                     stalled):

@@ -80,15 +80,25 @@ def user_part(table: Table) -> Table:
 
 def skew(tasks: list[TaskCounters], name: str) -> dict | None:
     """Largest vs median task of one engine counter, or None when no task has it."""
-    values = [(with_derived(_copy(t.counters)).get(ENGINE, {}).get(name), t.task)
-              for t in tasks]
-    values = [(v, task) for v, task in values if v is not None]
+    values = [(v, t.task) for t in tasks if (v := engine_value(t.counters, name)) is not None]
     if not values:
         return None
     largest, task = max(values)
     median = statistics.median(v for v, _task in values)
     return {"max": largest, "max_task": task, "median": median,
             "ratio": round(largest / median, 2) if median else None}
+
+
+def engine_value(table: Table, name: str) -> int | None:
+    """One engine counter of a task (``bytes_in`` derived), without copying its table."""
+    engine = table.get(ENGINE)
+    if engine is None:
+        return None
+    if name == "bytes_in" and "bytes_in" not in engine:
+        if "bytes_local" not in engine and "bytes_fetched" not in engine:
+            return None
+        return engine.get("bytes_local", 0) + engine.get("bytes_fetched", 0)
+    return engine.get(name)
 
 
 def _copy(table: Table) -> Table:

@@ -2,17 +2,20 @@
 
 Each line is a JSON array ``["YYYY/MM/DD HH:MM:SS","<host>","<message>"]`` (no spaces,
 non-ASCII escaped, as Disco's mochijson2 writes it). Lines are buffered and appended every
-``DISCO_EVENTS_FLUSH_INTERVAL`` seconds (the master's flush loop calls `EventLogs.flush_all`), or
-at once when 1000 lines are pending, and before every read so readers see the latest events.
+``DISCO_EVENTS_FLUSH_INTERVAL`` seconds (the master's flush loop calls
+`EventLogs.flush_all_async`), or at once when 1000 lines are pending, and before every read so
+readers see the latest events. One thread does the file I/O, off the master's event loop.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import re
 import shutil
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from json.encoder import encode_basestring_ascii
 
 from disco.urls import hexhash
@@ -50,11 +53,17 @@ def event_line(now: float, host: str, message: str) -> str:
 
 
 class EventLogs:
-    """Event buffers of all jobs, and the job directories under the master root."""
+    """Event buffers of all jobs, and the job directories under the master root.
+
+    The files are written and read by one thread (`_disk`), never on the event loop: its queue
+    keeps every job's writes in order, and a read queued after a flush sees what it wrote. The
+    `*_async` methods are the loop's; the plain ones wait for the thread (shutdown, tests).
+    """
 
     def __init__(self, master_root: str) -> None:
         self.master_root = master_root
         self._pending: dict[str, list[str]] = {}
+        self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-logs")
 
     def job_dir(self, job: str) -> str:
         return os.path.join(self.master_root, hexhash(job), job)
@@ -66,12 +75,13 @@ class EventLogs:
         lines = self._pending.setdefault(job, [])
         lines.append(event_line(time.time() if now is None else now, host, message))
         if len(lines) >= BUFFER_LINES:
-            self.flush(job)
+            self._queue_write(job)  # in the background, in order with later writes
 
-    def flush(self, job: str) -> None:
+    def _queue_write(self, job: str) -> Future | None:
         lines = self._pending.pop(job, None)
-        if not lines:
-            return
+        return self._disk.submit(self._write, job, lines) if lines else None
+
+    def _write(self, job: str, lines: list[str]) -> None:
         try:
             os.makedirs(self.job_dir(job), exist_ok=True)
             with open(self.path(job), "a", encoding="ascii") as f:
@@ -80,13 +90,39 @@ class EventLogs:
             log.error("job %s: cannot write %d events to %s: %s", job, len(lines),
                       self.path(job), exc)
 
+    def flush_soon(self, job: str) -> None:
+        """Queue the job's pending lines for the file (later reads see them)."""
+        self._queue_write(job)
+
+    def flush(self, job: str) -> None:
+        """Write the job's pending lines and wait until they are in the file."""
+        written = self._queue_write(job)
+        if written is not None:
+            written.result()
+
+    async def flush_async(self, job: str) -> None:
+        written = self._queue_write(job)
+        if written is not None:
+            await asyncio.wrap_future(written)
+
     def flush_all(self) -> None:
         for job in list(self._pending):
             self.flush(job)
 
+    async def flush_all_async(self) -> None:
+        written = [self._queue_write(job) for job in list(self._pending)]
+        await asyncio.gather(*(asyncio.wrap_future(w) for w in written if w is not None))
+
     def read(self, job: str, num: int, grep: str = "") -> list:
         """The newest `num` events (newest first), optionally only lines matching `grep`."""
         self.flush(job)
+        return self._disk.submit(self._read, job, num, grep).result()
+
+    async def read_async(self, job: str, num: int, grep: str = "") -> list:
+        self._queue_write(job)  # queued before the read: the read sees these lines
+        return await asyncio.wrap_future(self._disk.submit(self._read, job, num, grep))
+
+    def _read(self, job: str, num: int, grep: str) -> list:
         try:
             with open(self.path(job), encoding="ascii", errors="replace") as f:
                 lines = f.readlines()
@@ -106,4 +142,10 @@ class EventLogs:
     def remove(self, job: str) -> None:
         """Delete the job's directory (events and job pack)."""
         self._pending.pop(job, None)
-        shutil.rmtree(self.job_dir(job), ignore_errors=True)
+        # behind the job's queued writes, so none of them makes the directory again
+        self._disk.submit(shutil.rmtree, self.job_dir(job), ignore_errors=True).result()
+
+    def close(self) -> None:
+        """Write every pending line and stop the writer thread."""
+        self.flush_all()
+        self._disk.shutdown(wait=True)

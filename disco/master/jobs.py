@@ -36,7 +36,7 @@ import heapq
 import random
 from dataclasses import dataclass, field
 
-from disco.master import actions as A
+from disco.master import actions as action
 from disco.master.grouping import (
     DirOutput,
     OutputRef,
@@ -151,6 +151,8 @@ class JobCoordinator:
         self.start_time: float | None = None
         self.results: list = []
         self.stage_results: dict[str, list] = {}
+        #: changes whenever a task's counters do (the counters summary is cached by it)
+        self.counters_version = 0
         self.dirty: set[int] = set()        # tasks changed since the store last saved them
         self._timers: list[tuple[float, int, int]] = []
         self._running: set[int] = set()     # tasks with a running attempt
@@ -161,8 +163,8 @@ class JobCoordinator:
 
     def start(self, now: float) -> list:
         self.start_time = now
-        acts: list = [A.Event("master", "New job initialized!"),
-                      A.Event("master", f'Created job "{self.name}"')]
+        acts: list = [action.Event("master", "New job initialized!"),
+                      action.Event("master", f'Created job "{self.name}"')]
         if not self.stages:
             return acts + self._finish(now)
         return acts + self._plan(self.stages[0], self.inputs, now)
@@ -171,14 +173,14 @@ class JobCoordinator:
         """The scheduler gave a queued task a slot on `host`: start a new attempt there."""
         task = self.tasks[task_id]
         if self.status != "active":
-            return [A.Release(task_id, host)]
+            return [action.Release(task_id, host)]
         speculative = task.status == "running" and task.speculative
         if speculative:
             task.speculative = False
             if any(h == host for h, _start in task.live.values()):
-                return [A.Release(task_id, host)]
+                return [action.Release(task_id, host)]
         elif task.status != "queued":
-            return [A.Release(task_id, host)]
+            return [action.Release(task_id, host)]
         stage = self._stage(task.stage)
         if not speculative:
             task.status, task.start, task.end = "running", now, None
@@ -194,8 +196,8 @@ class JobCoordinator:
                                    [task.group[0], task.group[1] or ""], self.options.worker,
                                    self.options.jobpack_url, records, task.inputs_done)
         what = "speculative attempt of " if speculative else ""
-        return [A.Event("master", f"{what}{stage.name}:{task.id} assigned to {host}"),
-                A.RunTask(host, message)]
+        return [action.Event("master", f"{what}{stage.name}:{task.id} assigned to {host}"),
+                action.RunTask(host, message)]
 
     def may_start(self, task_id: int) -> bool:
         """Concurrent-stage throttle: may this queued task take a slot now?"""
@@ -215,7 +217,7 @@ class JobCoordinator:
             acts = self._end_attempt(task, attempt, now)
         elif task.orphans.get(attempt) == host and task.status in ("queued", "waiting",
                                                                      "running"):
-            acts = [A.Event("master", f"SYS: [{task.stage}:{task.id}] attempt {attempt} on "
+            acts = [action.Event("master", f"SYS: [{task.stage}:{task.id}] attempt {attempt} on "
                                       f"{host} finished before the master restarted")]
         else:
             return []
@@ -226,9 +228,10 @@ class JobCoordinator:
         task.status, task.end, task.orphans = "done", now, {}
         task.outputs = [output_from_result(url, labels) for url, labels in results]
         task.counters = counters or {}  # this attempt's: a retry or a copy never adds up
+        self.counters_version += 1
         task.failed_hosts.discard(host)
         self.dirty.add(task.id)
-        acts.append(A.Event("master", f"SYS: [{stage.name}:{task.id}] Received results from "
+        acts.append(action.Event("master", f"SYS: [{stage.name}:{task.id}] Received results from "
                                       f"{host}"))
         acts += self._unblock(task, stage, now)
         if not task.fed:
@@ -245,17 +248,17 @@ class JobCoordinator:
         stage.failures += 1
         if kind == cluster.KIND_FATAL:
             task.status = "dropped"
-            acts.append(A.Event(host, f"FATAL: [{stage.name}:{task.id}] {message}"))
+            acts.append(action.Event(host, f"FATAL: [{stage.name}:{task.id}] {message}"))
             reason = (f"Task {stage.name}:{task.id} failed fatally on {host}: {message}")
             return acts + self.kill(reason, now, "ERROR: Job failed: " + reason)
-        acts.append(A.Event(host, f"WARNING: [{stage.name}:{task.id}] {message}"))
+        acts.append(action.Event(host, f"WARNING: [{stage.name}:{task.id}] {message}"))
         if task.live:  # the other (speculative) attempt carries on
             task.failures += 1
             task.failed_hosts.add(host)
             return acts
         if task.speculative:
             task.speculative = False
-            acts.append(A.Dequeue(task.id))
+            acts.append(action.Dequeue(task.id))
         return acts + self._retry(task, stage, host, now, message)
 
     def input_failed(self, task_id: int, attempt: int, host: str, input_id: int,
@@ -325,10 +328,10 @@ class JobCoordinator:
         """Stop the job (killed by a user or failed): kill running tasks, mark it dead."""
         if self.status != "active":
             return []
-        acts: list = [A.Event("master", event)]
+        acts: list = [action.Event("master", event)]
         acts += self._drop_tasks(list(self.tasks.values()), now)
         self.status = "dead"
-        return acts + [A.JobFinished("dead", reason=reason)]
+        return acts + [action.JobFinished("dead", reason=reason)]
 
     # ---- speculative execution ---------------------------------------------------------
 
@@ -358,11 +361,11 @@ class JobCoordinator:
                 if self.hosts and self.hosts <= avoid:
                     continue   # no other host to run a copy on
                 task.speculative = True
-                acts.append(A.Event("master", f"WARNING: [{name}:{task.id}] running for "
+                acts.append(action.Event("master", f"WARNING: [{name}:{task.id}] running for "
                                               f"{now - started:.1f} s on {host} (the stage's "
                                               f"median is {median:.1f} s): starting a "
                                               f"speculative attempt elsewhere"))
-                acts.append(A.Enqueue(task.id, tuple(self._preferred(task)), avoid))
+                acts.append(action.Enqueue(task.id, tuple(self._preferred(task)), avoid))
         return acts
 
     def _abandon(self, task: Task, now: float, why: str) -> list:
@@ -370,13 +373,13 @@ class JobCoordinator:
         acts: list = []
         if task.speculative:
             task.speculative = False
-            acts.append(A.Dequeue(task.id))
+            acts.append(action.Dequeue(task.id))
         if task.status == "queued":
-            acts.append(A.Dequeue(task.id))
+            acts.append(action.Dequeue(task.id))
         for attempt, (host, _start) in sorted(task.live.items()):
             acts += self._end_attempt(task, attempt, now)
-            acts += [A.KillTask(host, task.id, attempt),
-                     A.Event("master", f"SYS: [{task.stage}:{task.id}] killed attempt "
+            acts += [action.KillTask(host, task.id, attempt),
+                     action.Event("master", f"SYS: [{task.stage}:{task.id}] killed attempt "
                                        f"{attempt} on {host}: {why}")]
         return acts
 
@@ -476,7 +479,7 @@ class JobCoordinator:
                 heapq.heappush(self._timers, (task.retry_at, task.id, task.attempt))
             self.dirty.add(task.id)
         done = sum(t.status == "done" for t in self.tasks.values())
-        acts: list = [A.Event("master", f"WARNING: Job resumed after a master restart: {done} "
+        acts: list = [action.Event("master", f"WARNING: Job resumed after a master restart: {done} "
                                         f"done task(s) kept, {len(requeue)} to run again")]
         acts += self._resume_stages(now)
         acts += [self._enqueue(t) for t in requeue if t.status == "queued"]
@@ -508,7 +511,8 @@ class JobCoordinator:
         groups = group_outputs(stage.grouping, refs, self.rng)
         if not groups:
             return self._stage_finished(stage, now)
-        acts: list = [A.Event("master", f"Stage {stage.name} scheduled with {len(groups)} tasks")]
+        acts: list = [action.Event("master",
+                                   f"Stage {stage.name} scheduled with {len(groups)} tasks")]
         for group, group_refs in groups:
             acts.append(self._new_task(stage, group, group_refs, inputs_done=True))
         return acts
@@ -552,7 +556,7 @@ class JobCoordinator:
             return []
         records = self._records(task, task.sent)
         task.sent = len(task.inputs)
-        return [A.SendInputs(host, task.id, attempt, records, task.inputs_done)
+        return [action.SendInputs(host, task.id, attempt, records, task.inputs_done)
                 for attempt, (host, _start) in sorted(task.live.items())]
 
     def _maybe_finish_stage(self, stage: Stage, now: float) -> list:
@@ -582,16 +586,16 @@ class JobCoordinator:
         stage.done_scan = 0
         return False
 
-    def _mark_finished(self, stage: Stage) -> A.StageDone:
+    def _mark_finished(self, stage: Stage) -> action.StageDone:
         stage.finished = True
         results = [output_urls(out) for t in stage.tasks for out in self.tasks[t].outputs]
         self.stage_results[stage.name] = results
-        return A.StageDone(stage.name, results)
+        return action.StageDone(stage.name, results)
 
     def _stage_finished(self, stage: Stage, now: float) -> list:
         done = self._mark_finished(stage)
         since = format_duration(now - (stage.start if stage.start is not None else now))
-        acts: list = [A.Event("master", f"Stage {stage.name} finished in {since}"), done]
+        acts: list = [action.Event("master", f"Stage {stage.name} finished in {since}"), done]
         following = self._following(stage)
         if following is None:
             return acts + self._finish(now)
@@ -606,7 +610,7 @@ class JobCoordinator:
             consumer.inputs_done = True
             self.dirty.add(consumer.id)
             if consumer.status == "running":
-                acts += [A.SendInputs(host, consumer.id, attempt, [], True)
+                acts += [action.SendInputs(host, consumer.id, attempt, [], True)
                          for attempt, (host, _start) in sorted(consumer.live.items())]
         return acts + self._maybe_finish_stage(following, now)
 
@@ -615,8 +619,8 @@ class JobCoordinator:
         self.results = list(self.stage_results.get(last.name, [])) if last else []
         self.status = "ready"
         since = format_duration(now - (self.start_time if self.start_time is not None else now))
-        return [A.Event("master", f"READY: Job done in {since}"),
-                A.JobFinished("ready", results=self.results)]
+        return [action.Event("master", f"READY: Job done in {since}"),
+                action.JobFinished("ready", results=self.results)]
 
     # ---- failures and lineage re-planning ----------------------------------------------
 
@@ -628,7 +632,7 @@ class JobCoordinator:
             task.status = "dropped"
             message = f"Task {label} failed {count} times. At most {limit} failures are allowed."
             reason = f"{message} Last failure on {host}: {error}" if error else message
-            return [A.Event("master", f"ERROR: [{label}] {message}")] + self.kill(
+            return [action.Event("master", f"ERROR: [{label}] {message}")] + self.kill(
                 reason, now, f"ERROR: Job failed: {message}")
         sleep = min(count * self.retry.unit, self.retry.maximum)
         sleep += self.rng.uniform(0, self.retry.randomize)
@@ -637,7 +641,7 @@ class JobCoordinator:
             task.failed_hosts.clear()  # every host failed once: let it try anywhere again
         task.status, task.retry_at = "waiting", now + sleep
         heapq.heappush(self._timers, (task.retry_at, task.id, task.attempt))
-        return [A.Event("master", f"Task {label} failed on {host}, {_ordinal(count)} failures "
+        return [action.Event("master", f"Task {label} failed on {host}, {_ordinal(count)} failures "
                                   f"so far. Sleeping {round(sleep)} seconds before retrying.")]
 
     def _rewind(self, lost: set[int], now: float, why: str) -> list:
@@ -658,7 +662,7 @@ class JobCoordinator:
             return []
         order = sorted(rerun, key=lambda t: (self._stage(self.tasks[t].stage).index, t))
         names = ", ".join(f"{self.tasks[t].stage}:{t}" for t in order)
-        acts: list = [A.Event("master", f"WARNING: {why}; re-running {len(order)} task(s) "
+        acts: list = [action.Event("master", f"WARNING: {why}; re-running {len(order)} task(s) "
                                         f"whose outputs were lost and are still needed: "
                                         f"{names}")]
         for task_id in order:
@@ -676,7 +680,7 @@ class JobCoordinator:
             if task.status == "running":
                 acts += self._abandon(task, now, "an input is re-created")
             elif task.status == "queued":
-                acts.append(A.Dequeue(task.id))
+                acts.append(action.Dequeue(task.id))
         for task_id in order + affected:
             acts += self._restart(self.tasks[task_id])
         return acts
@@ -759,7 +763,7 @@ class JobCoordinator:
             consumer_id = following.group_map.get(group)
             consumer = self.tasks.get(consumer_id) if consumer_id is not None else None
             if consumer is None or consumer.status in ("done", "dropped"):
-                acts.append(A.Event("master", f"WARNING: a re-run task made outputs its lost "
+                acts.append(action.Event("master", f"WARNING: a re-run task made outputs its lost "
                                               f"run did not; they go to a new task of stage "
                                               f"{following.name} (tasks should be "
                                               f"deterministic)"))
@@ -768,7 +772,7 @@ class JobCoordinator:
             if consumer.status == "running":
                 acts += self._abandon(consumer, now, "it has a new input")
             elif consumer.status == "queued":
-                acts.append(A.Dequeue(consumer.id))
+                acts.append(action.Dequeue(consumer.id))
             consumer.inputs.extend(group_refs)
             acts += self._restart(consumer)
         return acts
@@ -779,13 +783,13 @@ class JobCoordinator:
         for task in tasks:
             if task.status == "running":
                 if task.speculative:
-                    acts.append(A.Dequeue(task.id))
+                    acts.append(action.Dequeue(task.id))
                     task.speculative = False
                 for attempt, (host, _start) in sorted(task.live.items()):
                     acts += self._end_attempt(task, attempt, now)
-                    acts.append(A.KillTask(host, task.id, attempt))
+                    acts.append(action.KillTask(host, task.id, attempt))
             elif task.status == "queued":
-                acts.append(A.Dequeue(task.id))
+                acts.append(action.Dequeue(task.id))
             if task.status != "done":
                 task.status = "dropped"
             self.dirty.add(task.id)
@@ -796,10 +800,10 @@ class JobCoordinator:
     def _preferred(self, task: Task) -> list[str]:
         return [task.group[1]] if task.group[1] else locality(task.inputs)
 
-    def _enqueue(self, task: Task) -> A.Enqueue:
+    def _enqueue(self, task: Task) -> action.Enqueue:
         task.status = "queued"
         self.dirty.add(task.id)
-        return A.Enqueue(task.id, tuple(self._preferred(task)), frozenset(task.failed_hosts))
+        return action.Enqueue(task.id, tuple(self._preferred(task)), frozenset(task.failed_hosts))
 
     def _end_attempt(self, task: Task, attempt: int, now: float) -> list:
         """One attempt stopped running: free its slot."""
@@ -810,7 +814,7 @@ class JobCoordinator:
             self._running.discard(task.id)
         task.end = now
         self.dirty.add(task.id)
-        return [A.Release(task.id, host)]
+        return [action.Release(task.id, host)]
 
     def _current(self, task_id: int, attempt: int, host: str) -> Task | None:
         """The task if this report is for a running attempt (stale reports are ignored)."""

@@ -74,10 +74,14 @@ class NodeLink:
         await self.ws.close()
 
 
-async def node_socket(request: web.Request) -> web.WebSocketResponse:
+async def node_socket(request: web.Request) -> web.StreamResponse:
     """The websocket handler a node connects to."""
     master: Master = request.app["master"]
     settings = master.settings
+    if request.app.get("secret") and request.headers.get("Upgrade", "").lower() != "websocket":
+        # not a node: the link authenticates in-band, so plain requests get the usual 401
+        return web.json_response("the node link requires the cluster's secret (DISCO_SECRET) "
+                                 "and a websocket", status=401)
     # autoping off: PONGs reach _receive (they prove the node alive) and PINGs are answered
     # there; liveness is check_links' business, not aiohttp's heartbeat (module docstring)
     ws = web.WebSocketResponse(autoping=False, max_msg_size=0)

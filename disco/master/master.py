@@ -14,14 +14,14 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import aiohttp
 
 from disco.addresses import co_located
 from disco import httpauth, tls
-from disco.error import JobPackError
-from disco.master import actions as A
+from disco.error import DiscoError, JobPackError
+from disco.master import actions as action
 from disco.master import counters
 from disco.master.events import EventLogs
 from disco.master.grouping import DirOutput, output_from_input, url_host
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 RESTART_REASON = "Master restarted while the job was active; the job could not be resumed"
 #: actions after which a queued task may be able to start (they trigger a scheduling pass)
-_UNBLOCKING = frozenset({A.Enqueue, A.Release, A.StageDone, A.JobFinished})
+_UNBLOCKING = frozenset({action.Enqueue, action.Release, action.StageDone, action.JobFinished})
 
 
 @dataclass
@@ -68,6 +68,8 @@ class Master:
         self.jobs: dict[str, JobEntry] = {}
         self.runtime = {"max_failure_rate": 100, "accept_new_jobs": 1}
         self.master_url = ""
+        #: coroutine (tag, urls) that sets a tag's urls: DDFS's own, wired by the app (no HTTP)
+        self.put_tag: Callable[[str, list], Awaitable[Any]] | None = None
         self.metrics = {"tasks_done": 0, "tasks_failed": 0, "task_seconds": 0.0}
         self._schedule_pending = False
         self._defer_schedule = False    # True while a node report is handled (node_message)
@@ -271,28 +273,28 @@ class Master:
         reschedule = False
         for act in acts:
             kind = type(act)
-            if kind is A.Event:
+            if kind is action.Event:
                 self.events.add(name, act.host, act.message)
                 continue
-            if kind is A.RunTask:
+            if kind is action.RunTask:
                 self._run_task(entry, act)
                 continue
             if kind in _UNBLOCKING:
                 reschedule = True
-            if kind is A.Enqueue:
+            if kind is action.Enqueue:
                 self.scheduler.enqueue(name, act.task, act.hosts, act.avoid)
-            elif kind is A.Release:
+            elif kind is action.Release:
                 self._release(name, act.task, act.host)
-            elif kind is A.Dequeue:
+            elif kind is action.Dequeue:
                 self.scheduler.dequeue(name, act.task)
-            elif kind is A.SendInputs:
+            elif kind is action.SendInputs:
                 self.send(act.host, link.more_inputs(name, act.task, act.attempt, act.inputs,
                                                      act.done))
-            elif kind is A.KillTask:
+            elif kind is action.KillTask:
                 self.send(act.host, link.kill_task(name, act.task, act.attempt))
-            elif kind is A.StageDone:
+            elif kind is action.StageDone:
                 entry.record["stage_results"][act.stage] = act.results
-            elif kind is A.JobFinished:
+            elif kind is action.JobFinished:
                 self._finished(entry, act)
         if entry.coordinator is not None and entry.coordinator.dirty:
             self._dirty[name] = entry
@@ -305,7 +307,7 @@ class Master:
         if node is not None:
             node.running.pop((job, task), None)
 
-    def _run_task(self, entry: JobEntry, act: A.RunTask) -> None:
+    def _run_task(self, entry: JobEntry, act: action.RunTask) -> None:
         node = self.cluster.node(act.host)
         message = act.message
         if node is None or node.link is None:
@@ -317,7 +319,7 @@ class Master:
         node.running[(entry.name, message["task"])] = message["attempt"]
         node.link.send(message)
 
-    def _finished(self, entry: JobEntry, act: A.JobFinished) -> None:
+    def _finished(self, entry: JobEntry, act: action.JobFinished) -> None:
         coordinator = entry.coordinator
         entry.record.update(status=act.status, end=time.time(), reason=act.reason,
                             results=act.results, pipeline=coordinator.stage_counts())
@@ -329,7 +331,7 @@ class Master:
         # the job shows its final status once the store has it: a master killed right after
         # a client saw "ready" must not resume (and re-run) the job
         entry.record["status"] = "active"
-        self.events.flush(entry.name)
+        self.events.flush_soon(entry.name)
         self._persist_tasks(entry)
         self.flush_tasks()
         self.background(self._record_final(entry, act.status))
@@ -346,16 +348,15 @@ class Master:
         """Tag the blobs a saving job's last stage uploaded; results become the tag (§2.2)."""
         tag = f"disco:results:{entry.name}"
         try:
-            async with httpauth.client_session(self.settings) as http:
-                async with http.put(f"{self.master_url}/ddfs/tag/{tag}",
-                                    json=blob_url_lists(results)) as reply:
-                    reply.raise_for_status()
+            if self.put_tag is None:
+                raise DiscoError("this master has no DDFS")
+            await self.put_tag(tag, blob_url_lists(results))
             entry.record.update(status="ready", results=[f"tag://{tag}"])
-        except (aiohttp.ClientError, OSError) as exc:
+        except (DiscoError, OSError) as exc:
             self.events.add(entry.name, "master",
                             f"ERROR: Job {entry.name} failed to save results to tag://{tag}: {exc}")
             entry.record.update(status="dead", reason=f"saving results failed: {exc}")
-        self.events.flush(entry.name)
+        await self.events.flush_async(entry.name)
         await self.store.save_job(dict(entry.record))
         entry.finished.set()
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from disco.addresses import co_located, is_local
 from disco import tls
+from disco.settings_table import OUR_SETTINGS
 from disco.sysutil import node_process_of, pid_alive
 
 log = logging.getLogger(__name__)
@@ -147,12 +148,13 @@ _DATED = re.compile(r"\d{4}-\d\d-\d\d ")
 
 def remote_settings(settings: Any) -> list[str]:
     """``K=V`` of the cluster-wide settings (ports, intervals, limits) for an ssh node."""
-    from disco.settings import OUR_DEFAULTS
-    names = [*DISCO_CLUSTER_SETTINGS, *OUR_DEFAULTS]
+    names = [*DISCO_CLUSTER_SETTINGS, *(setting.name for setting in OUR_SETTINGS)]
     pairs = []
     for name in dict.fromkeys(names):
         if any(word in name for word in SECRET_WORDS) or name in ("DISCO_NODE_PYTHON",
                                                                    "DISCO_SSH_OPTIONS"):
+            continue
+        if name.startswith("DISCO_TLS_"):  # file paths of the node's own machine
             continue
         value = settings.get(name)
         if value is not None and value != "":

@@ -22,7 +22,6 @@ from disco import auth, httpauth, serverlimits, tls
 from disco.ddfs_server import node as ddfs_node
 from disco.node import counters
 from disco.node.forkclient import ForkLauncher
-from disco.node.forkserver import ZYGOTE_IDLE
 from disco.node.jobhome import JobHomes
 from disco.node.link import MasterLink
 from disco.node.metrics import NodeMetrics, add_metrics_route
@@ -39,6 +38,7 @@ from disco.node import workeruser
 from disco.node.tempgc import TempGC
 from disco.protocol import cluster
 from disco.serving import serve_file
+from disco.settings_table import value_of
 
 log = logging.getLogger(__name__)
 
@@ -300,6 +300,9 @@ class Node:
         run = asyncio.create_task(asyncio.to_thread(self.tempgc.purge_now, job, path))
         self._runs.add(run)
         run.add_done_callback(self._runs.discard)
+        users = getattr(self.launcher, "users", None)
+        if users is not None:  # DISCO_WORKER_UIDS: the uid is free once the files are gone
+            run.add_done_callback(lambda _run: users.forget(path))
 
 
 def _tls_env(settings: Any) -> dict[str, str]:
@@ -315,8 +318,7 @@ def _client_ssl(settings: Any):
 
 def _zygote_idle(settings: Any) -> float:
     """`DISCO_NODE_ZYGOTE_IDLE`: seconds a job's zygote outlives its last task (0: none)."""
-    value = settings.get("DISCO_NODE_ZYGOTE_IDLE")
-    return ZYGOTE_IDLE if value in (None, "") else float(value)
+    return value_of(settings, "DISCO_NODE_ZYGOTE_IDLE")
 
 
 def _key(message: dict) -> TaskKey:

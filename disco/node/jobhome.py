@@ -147,6 +147,8 @@ class _PackInfo:
 
 def _read_jobpack(jobfile: str) -> tuple[_PackInfo, bytes]:
     """(pack info, jobhome zip bytes) of the job pack file, without reading its jobdata."""
+    if os.path.getsize(jobfile) < jobpack.HEADER_SIZE:  # (mmap refuses an empty file)
+        raise JobPackError("invalid header")
     with open(jobfile, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
         version, (dict_at, envs_at, home_at, data_at) = jobpack.read_header(data)
         try:
@@ -154,6 +156,8 @@ def _read_jobpack(jobfile: str) -> tuple[_PackInfo, bytes]:
             jobenvs = json.loads(data[envs_at:home_at])
         except ValueError as exc:
             raise JobPackError(f"invalid jobdict or jobenvs: {exc}") from None
+        if not isinstance(jobdict, dict) or not isinstance(jobenvs, dict):
+            raise JobPackError("invalid jobdict or jobenvs: not JSON objects")
         info = _PackInfo({str(k): str(v) for k, v in jobenvs.items()},
                          bool(jobdict.get("save_results", False)),
                          _last_stage(version, jobdict))

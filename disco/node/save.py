@@ -15,6 +15,7 @@ from typing import Any
 
 from disco.ddfs import DDFS
 from disco.error import CommError, DataError
+from disco.node.jobhome import is_inside
 from disco.node.protocol import Output
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,10 @@ def upload_output(client: DDFS, job: str, task: int, attempt: int, jobhome: str,
                   output: Output) -> list[str]:
     """Upload one local output file as a blob; return its replica URLs."""
     path = os.path.join(jobhome, output.location)
+    if not is_inside(jobhome, output.location):
+        # a symlink the worker planted would have the node (perhaps root) upload any file
+        raise SaveError(f"Saving {output.location} to DDFS refused: it resolves outside the "
+                        "job home", path)
     name = DDFS.job_result_blob(job, task, attempt, output.location)
     try:
         urls = client.upload(path, name, retries=UPLOAD_RETRIES)

@@ -134,12 +134,12 @@ class ExecLauncher:
     """
 
     def __init__(self, users: Any = None) -> None:
-        self._users = users  # disco.node.workeruser.WorkerUsers: DISCO_WORKER_USER
+        self.users = users  # disco.node.workeruser.WorkerUsers: DISCO_WORKER_USER
 
     async def spawn(self, argv: list[str], cwd: str, env: dict[str, str]) -> ExecWorker:
         identity = {}
-        if self._users is not None:
-            who = await asyncio.to_thread(self._users.identity, cwd)
+        if self.users is not None:
+            who = await asyncio.to_thread(self.users.identity, cwd)
             identity = {"user": who.uid, "group": who.gid, "extra_groups": []}
         stdin_r, stdin_w = os.pipe()
         out_r, out_w = os.pipe()

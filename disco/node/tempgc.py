@@ -27,14 +27,13 @@ import aiohttp
 from disco import httpauth
 from disco.ddfs import DDFS
 from disco.error import CommError
+from disco.settings_table import value_of
 from disco.urls import hexhash
 
 log = logging.getLogger(__name__)
 
 #: the master's internal endpoint listing active and recently purged jobs
 JOBS_PATH = "/internal/node/jobs"
-#: seconds slept after each deleted job when DISCO_TEMP_GC_PAUSE is not set
-DEFAULT_PAUSE = 0.1
 
 
 def job_dirs(root: str) -> Iterator[tuple[str, str]]:
@@ -81,7 +80,7 @@ class TempGC:
         self.settings = settings
         self.interval = settings.get_float("DATA_GC_INTERVAL") * 3600
         self.gc_after = settings.get_float("DISCO_GC_AFTER")
-        self.pause = float(settings.get("DISCO_TEMP_GC_PAUSE", DEFAULT_PAUSE))
+        self.pause = value_of(settings, "DISCO_TEMP_GC_PAUSE")
         self.timeout = settings.get_float("DISCO_NODE_TIMEOUT")
         self._ddfs_factory = ddfs_factory
         self._ddfs: DDFS | None = None

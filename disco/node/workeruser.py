@@ -13,6 +13,7 @@ imports job code before forking, which must not happen as root).
 """
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import pwd
@@ -53,13 +54,30 @@ class WorkerUsers:
         if uid is None:
             uid = self._uid_of_existing(home)
             if uid is None:
+                self._scan_once(os.path.dirname(os.path.dirname(home)))
                 uid = self._allocate()
             _give_tree(home, uid, self.base.gid)
             self._by_home[home] = uid
         return uid
 
     def forget(self, home: str) -> None:
-        self._by_home.pop(home, None)
+        """The job home is gone (purged): its uid may serve another job."""
+        with self._lock:
+            self._by_home.pop(home, None)
+
+    def _scan_once(self, host_dir: str) -> None:
+        """Count the uids of job homes already on disk (an earlier run of the node) as used,
+        so a new job never gets the uid that owns an old job's files."""
+        if self.uids is None or getattr(self, "_scanned", False):
+            return
+        self._scanned = True
+        for home in glob.glob(os.path.join(glob.escape(host_dir), "*", "*")):
+            try:
+                owner = os.stat(home).st_uid
+            except OSError:
+                continue
+            if owner in self.uids:
+                self._by_home.setdefault(home, owner)
 
     def _uid_of_existing(self, home: str) -> int | None:
         owner = os.stat(home).st_uid

@@ -37,6 +37,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from disco import auth
 from disco.testing.cluster import FAST_SETTINGS, ClusterError, descendants, poll_for
 from disco.sysutil import node_process_of
 
@@ -54,6 +55,14 @@ NETNS_SETTINGS: dict[str, Any] = {
     "DISCO_NODE_TIMEOUT": 6,
     "DDFS_NODE_TIMEOUT": 6,
 }
+
+
+#: a client in the master namespace: the node info, with the cluster's credential if any
+NODEINFO = """import json, urllib.request
+from disco import auth
+url = {url!r}
+request = urllib.request.Request(url, headers=auth.client_headers(url))
+print(json.dumps(json.load(urllib.request.urlopen(request, timeout=5))))"""
 
 
 def unavailable() -> str | None:
@@ -139,9 +148,12 @@ class NetnsCluster:
         settings: Mapping[str, Any] | None = None,
         disk_mb: Mapping[str, int] | None = None,
         tag: str | None = None,
+        secret: str | None = None,
     ) -> None:
         self.root = os.path.abspath(os.fspath(root))
         self.workers = workers
+        #: the cluster secret, written to every host's own DISCO_SECRET_FILE (docs/security.md)
+        self.secret = secret
         self.tag = tag or secrets.token_hex(2)
         self.settings = {**FAST_SETTINGS, **NETNS_SETTINGS, **(settings or {})}
         self.bridge = f"dsc{self.tag}br"
@@ -241,6 +253,8 @@ class NetnsCluster:
                 f.write(f"# the machine-local settings of test host {host.name}\n"
                         f"DISCO_HOME = {host.root!r}\nDISCO_ROOT = {host.root!r}\n"
                         f"DISCO_DATA = {host.disco_data!r}\nDDFS_DATA = {host.ddfs_data!r}\n")
+            if self.secret:
+                auth.write_secret_file(os.path.join(host.root, "secret"), self.secret)
 
     def _make_ssh(self) -> None:
         os.makedirs(self.ssh_dir, mode=0o700, exist_ok=True)
@@ -326,9 +340,7 @@ class NetnsCluster:
         return json.loads(out.strip().splitlines()[-1])
 
     def nodeinfo(self) -> dict:
-        return self.python("import json, urllib.request\n"
-                           f"url = {self.master_url!r} + '/disco/ctrl/nodeinfo'\n"
-                           "print(json.dumps(json.load(urllib.request.urlopen(url, timeout=5))))",
+        return self.python(NODEINFO.format(url=f"{self.master_url}/disco/ctrl/nodeinfo"),
                            timeout=30)
 
     def connected(self) -> set[str]:

@@ -58,6 +58,10 @@ SCHEMAS: dict[str, Any] = {
     "Settings": {"type": "object", "properties": {
         "max_failure_rate": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
         "accept_new_jobs": {"oneOf": [{"type": "integer"}, {"type": "string", "enum": ["0", "1"]}]}}},
+    "SettingRow": {"type": "object", "required": ["name", "type", "default", "help", "disco"],
+                   "properties": {"name": {"type": "string"}, "type": {"type": "string"},
+                                  "default": {"type": "string"}, "help": {"type": "string"},
+                                  "disco": {"type": "boolean"}, "value": {}}},
     "ReplicaList": {"type": "array", "items": {"type": "string"}, "description": "replicas of one item"},
     "UrlLists": {"type": "array", "items": {"$ref": "#/components/schemas/ReplicaList"}},
     "ResultsRequest": {"type": "array", "minItems": 2, "maxItems": 2,
@@ -217,6 +221,9 @@ def _disco_paths() -> dict[str, Any]:
                                                operation_id="get_gc_blacklist")},
         ctrl + "get_settings": {"get": _op("Runtime settings", _ok(_ref("Settings")), tags=t,
                                            operation_id="get_settings")},
+        ctrl + "settings": {"get": _op("Every setting: type, default, help, the master's value",
+                                       _ok({"type": "array", "items": _ref("SettingRow")}),
+                                       tags=t, operation_id="settings_table")},
         ctrl + "get_stageresults": {"get": _op(
             "Outputs of a finished stage", {**_ok(_ref("UrlLists")), **_errors(400, 404)}, tags=t,
             parameters=[JOB_QUERY, _query("stage", {"type": "string"}, required=True)],
@@ -346,6 +353,12 @@ def build_openapi(version: str, extra_paths: dict[str, Any] | None = None) -> di
             "schemas": SCHEMAS,
             "securitySchemes": {"ddfsToken": {
                 "type": "http", "scheme": "basic",
-                "description": 'Authorization: Basic base64("token:<TOKEN>")'}},
+                "description": 'Authorization: Basic base64("token:<TOKEN>")'},
+                "clusterToken": {
+                    "type": "http", "scheme": "bearer",
+                    "description": "Only on a cluster with a secret (docs/security.md): "
+                                   "Authorization: Bearer <client token>, or X-Disco-Auth "
+                                   "beside a DDFS token, or the /_secret/<token>/ URL prefix; "
+                                   "every endpoint answers 401 without it."}},
         },
     }

@@ -35,22 +35,26 @@ def load_example():
     return module
 
 
-def lines_inputs(count: int) -> tuple[list[str], dict[str, int]]:
-    """`count` raw:// inputs of 5 lines (2 good, 2 malformed fields, 1 bad amount) and the
-    quality counters they must give."""
+def lines_inputs(count: int, held: int = 0) -> tuple[list[str], dict[str, int]]:
+    """`count` raw:// inputs of 5 lines (2 good, 2 malformed fields, 1 bad amount), the last
+    `held` of them with a sixth line `hold` (malformed too, and where `flaky_map` waits), and
+    the quality counters they must give."""
     inputs = []
     for i in range(count):
-        inputs.append("raw://" + "\n".join([f"k{i % 3},{i}", "nonsense", f"k{i % 2},x",
-                                            f"k{i % 5},1", "a,b,c"]))
-    return inputs, {"good": 2 * count, "malformed_fields": 2 * count,
+        lines = [f"k{i % 3},{i}", "nonsense", f"k{i % 2},x", f"k{i % 5},1", "a,b,c"]
+        if i >= count - held:
+            lines.append("hold")
+        inputs.append("raw://" + "\n".join(lines))
+    return inputs, {"good": 2 * count, "malformed_fields": 2 * count + held,
                     "malformed_amount": count}
 
 
 # ---- job functions (shipped to the nodes) ----------------------------------------------------
 
 def flaky_map(line, params):
-    """The example's map, but each input's first attempt counts, then fails (retried), and
-    with `hold` every map waits for the file `hold` (so a node can be killed mid-job)."""
+    """The example's map, but with `markers` each input's first attempt counts, then fails
+    (retried), and with `hold` a map waits at a `hold` line, after counting it, for the file
+    `hold` (so a node can be killed mid-job)."""
     import os
     import time
 
@@ -59,12 +63,12 @@ def flaky_map(line, params):
     if isinstance(line, bytes):
         line = line.decode()
     line = line.strip()
-    if params.get("hold"):
-        while not os.path.exists(params["hold"]):
-            time.sleep(0.05)
     fields = line.split(",")
     if len(fields) != 2:
         counter("quality", "malformed_fields")
+        if line == "hold" and params.get("hold"):  # counted first: a killed attempt counted
+            while not os.path.exists(params["hold"]):
+                time.sleep(0.05)
         if params.get("markers") and fields[0] == "nonsense":
             marker = os.path.join(params["markers"], str(Task.taskid))  # noqa: F821
             try:
@@ -156,24 +160,30 @@ def test_retried_attempts_count_once(cluster, tmp_path):
 
 
 def test_node_killed_mid_job_counts_exact(cluster, tmp_path):
+    """Maps finished on the node (their outputs lost with it: run again) and maps running
+    there when it is killed (they counted before they were held: never reported)."""
     local = cluster(hosts=HOSTS, workers=2, settings=SETTINGS)
     hold = tmp_path / "go"
-    inputs, expected = lines_inputs(8)
+    inputs, expected = lines_inputs(12, held=4)
     job = run_flaky(local, inputs, {"hold": str(hold)})
 
-    def running_hosts():
-        info = json.loads(http_get(f"{local.master_url}/disco/ctrl/jobinfo?name={job.name}"))
-        return set(info["hosts"]) == set(HOSTS) or None
-    poll_for(running_hosts, 60, message="maps running on both nodes")
+    def ready_to_kill():
+        tasks = json.loads(http_get(f"{local.master_url}/disco/ctrl/jobtasks?name={job.name}"))
+        maps = [t for t in tasks["tasks"] if t["stage"] == "map"]
+        done_there = [t for t in maps if t["status"] == "done" and t["host"] == HOSTS[0]]
+        running_there = [t for t in maps if t["status"] == "running" and t["host"] == HOSTS[0]]
+        return (done_there and running_there) or None
+    poll_for(ready_to_kill, 60, message=f"maps done and running on {HOSTS[0]}")
     local.kill_node(HOSTS[0])
     hold.touch()
     job.wait(timeout=JOB_TIMEOUT)
+    tasks = json.loads(http_get(f"{local.master_url}/disco/ctrl/jobtasks?name={job.name}"))
+    assert sum(t["attempts"] for t in tasks["tasks"] if t["stage"] == "map") > 12, tasks
     summary = job.counters()
     assert summary["user"]["quality"] == expected, summary
-    assert engine(summary, "map")["records_in"] == 5 * 8
-    # after the kill, the results of the node's finished maps were lost too: whatever ran
-    # again, the map stage counts each input once
-    assert engine(summary, "map")["inputs"] == 8
+    maps = engine(summary, "map")
+    assert maps["records_in"] == 5 * 12 + 4 and maps["inputs"] == 12
+    assert engine(summary, "reduce")["records_in"] == maps["records_out"] == expected["good"]
 
 
 def test_counters_while_running_survive_master_restart_and_cli(cluster, tmp_path):
@@ -197,3 +207,32 @@ def test_counters_while_running_survive_master_restart_and_cli(cluster, tmp_path
     assert "malformed_fields" in text and "records in" in text, text
     as_json = json.loads(disco(local, "counters", "--json", job.name).stdout)
     assert as_json["user"] == finished["user"]
+
+
+# ---- the Stage API ---------------------------------------------------------------------------
+
+def count_stage(interface, state, label, inp):
+    """A pipeline map stage: count good and malformed lines with `interface.counter`."""
+    out = interface.output(0)
+    for line in inp:
+        line = line.decode() if isinstance(line, bytes) else line
+        fields = line.strip().split(",")
+        if len(fields) != 2:
+            interface.counter("quality", "malformed_fields")
+            continue
+        interface.counter("quality", "good", 2)
+        out.add(fields[0], 1)
+
+
+def test_stage_api_interface_counter(cluster):
+    from disco.worker.pipeline.worker import Stage
+    from disco.worker.pipeline.worker import Worker as PipelineWorker
+    local = cluster(hosts=HOSTS[:1], workers=2, settings=SETTINGS)
+    job = Job(master=local.master_url, settings=local.settings, worker=PipelineWorker())
+    job.run(input=["raw://a,1\nbad\nb,2", "raw://c,3\nworse"],
+            pipeline=[("split", Stage("map", process=count_stage))])
+    job.wait(timeout=JOB_TIMEOUT)
+    summary = job.counters()
+    assert summary["user"] == {"quality": {"good": 6, "malformed_fields": 2}}, summary
+    assert engine(summary, "map")["records_in"] == 5
+    assert engine(summary, "map")["records_out"] == 3

@@ -4,7 +4,6 @@ from __future__ import annotations
 import io
 import os
 import threading
-import time
 
 import pytest
 
@@ -33,8 +32,7 @@ def ddfs_for(c: LocalCluster) -> DDFS:
 
 
 def wait_gc(ddfs: DDFS) -> None:
-    ddfs._json("GET", f"{ddfs.master}/ddfs/ctrl/gc_start")
-    time.sleep(0.5)
+    ddfs._json("GET", f"{ddfs.master}/ddfs/ctrl/gc_start")  # gc_status is set before it replies
     poll_for(lambda: ddfs._json("GET", f"{ddfs.master}/ddfs/ctrl/gc_status") == "", 120)
 
 

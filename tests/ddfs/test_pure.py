@@ -6,7 +6,7 @@ import random
 import pytest
 
 from disco.ddfs_server import blobstore, names
-from disco.ddfs_server import tags as T
+from disco.ddfs_server import tags as tagmodel
 from disco.ddfs_server.placement import Candidate, NotEnoughNodes, choose_nodes
 
 pytestmark = pytest.mark.timeout(30)
@@ -31,36 +31,36 @@ def test_timestamps_roundtrip_and_order():
 
 
 def test_merge_append_prepends_and_noop_keeps():
-    assert T.merge_urls([["c"]], [["a"], ["b"]], False) == (True, [["c"], ["a"], ["b"]])
-    assert T.merge_urls([], [["a"]], False) == (False, [["a"]])
+    assert tagmodel.merge_urls([["c"]], [["a"], ["b"]], False) == (True, [["c"], ["a"], ["b"]])
+    assert tagmodel.merge_urls([], [["a"]], False) == (False, [["a"]])
 
 
 def test_merge_update_dedupes_by_blob_name():
     old = [["disco://h/ddfs/vol0/blob/00/x$1-1-1"]]
-    changed, merged = T.merge_urls([["disco://g/ddfs/vol0/blob/11/x$2-2-2"]], old, True)
+    changed, merged = tagmodel.merge_urls([["disco://g/ddfs/vol0/blob/11/x$2-2-2"]], old, True)
     assert not changed and merged == old
-    changed, merged = T.merge_urls([["n/y$1"], ["n/z$1"], ["m/y$2"]], old, True)
+    changed, merged = tagmodel.merge_urls([["n/y$1"], ["n/z$1"], ["m/y$2"]], old, True)
     assert changed and merged == [["n/z$1"], ["n/y$1"]] + old
 
 
 def test_token_rules():
-    assert T.check_token("read", None, None, None) == "write"
-    assert T.check_token("read", None, None, "w") == "read"
-    assert T.check_token("write", None, None, "w") is None
-    assert T.check_token("write", "w", None, "w") == "write"
-    assert T.check_token("read", "x", "r", "w") is None
-    assert T.check_token("read", "r", "r", "w") == "read"
-    assert T.check_token("read", "w", "r", "w") == "write"
-    assert T.check_token("write", T.INTERNAL, "r", "w") == "write"
+    assert tagmodel.check_token("read", None, None, None) == "write"
+    assert tagmodel.check_token("read", None, None, "w") == "read"
+    assert tagmodel.check_token("write", None, None, "w") is None
+    assert tagmodel.check_token("write", "w", None, "w") == "write"
+    assert tagmodel.check_token("read", "x", "r", "w") is None
+    assert tagmodel.check_token("read", "r", "r", "w") == "read"
+    assert tagmodel.check_token("read", "w", "r", "w") == "write"
+    assert tagmodel.check_token("write", tagmodel.INTERNAL, "r", "w") == "write"
 
 
 def test_attribute_limits():
-    with pytest.raises(T.InvalidAttribute):
-        T.validate_attribute("a" * 1025, 2, "x")
-    with pytest.raises(T.InvalidAttribute):
-        T.validate_attribute("a", 5000, "x" * 4998)
-    with pytest.raises(T.AttributeNotFound):
-        T.validate_attribute("ddfs:other", 2, "x")
+    with pytest.raises(tagmodel.InvalidAttribute):
+        tagmodel.validate_attribute("a" * 1025, 2, "x")
+    with pytest.raises(tagmodel.InvalidAttribute):
+        tagmodel.validate_attribute("a", 5000, "x" * 4998)
+    with pytest.raises(tagmodel.AttributeNotFound):
+        tagmodel.validate_attribute("ddfs:other", 2, "x")
 
 
 def test_placement():

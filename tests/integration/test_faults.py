@@ -9,12 +9,13 @@ marker files in a directory shared by all "nodes" (they all run on this machine)
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -275,7 +276,10 @@ def test_kill_running_job(cluster, tmp_path):
     # every worker of the job stops (no task of the job keeps running on any node)
     poll_for(lambda: all(job.name not in n.get("tasks", []) for n in local.nodeinfo().values()),
              15, message="tasks of the killed job still running")
-    time.sleep(1.0)
+    # the master keeps nothing of the job to start: no task is queued, waiting or running
+    poll_for(lambda: not [t for t in jobtasks(local, job.name)
+                          if t["status"] in ("queued", "waiting", "running", "blocked")],
+             15, message="the killed job still has tasks to run")
     assert len(os.listdir(started)) < 12  # nothing new was started after the kill
 
 
@@ -319,6 +323,14 @@ def test_blacklisting_a_node_moves_work_off_it(cluster, tmp_path):
 
 # ---- master restart -------------------------------------------------------------------------
 
+def stored_done_tasks(local, name: str) -> set[int]:
+    """The tasks of job ``name`` the master's SQLite store has as done (read-only)."""
+    path = os.path.join(local.settings.get_path("DISCO_MASTER_ROOT"), "master.db")
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
+        rows = db.execute("SELECT task FROM tasks WHERE job = ? AND status = 'done'", (name,))
+        return {task for (task,) in rows}
+
+
 def restart_master(local) -> None:
     """SIGKILL the master process and start it again on the same root and ports."""
     local.remember_tree()
@@ -349,7 +361,9 @@ def test_master_restart_resumes_active_job(cluster, tmp_path, phase):
     else:  # map and shuffle done, reduce tasks running
         wait_files(str(started), 2, prefix="reduce-")
     done_before = {t["task"] for t in jobtasks(local, job.name) if t["status"] == "done"}
-    time.sleep(0.5)  # task rows reach the store in batches every 0.1 s
+    # task rows reach the store in batches: wait until those done tasks are in it
+    poll_for(lambda: done_before <= stored_done_tasks(local, job.name), 30,
+             message="done tasks not yet in the master's store")
     restart_master(local)
     info = jobinfo(local, job.name)
     assert info["active"] == "active", info

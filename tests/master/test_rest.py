@@ -5,14 +5,14 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
+from disco import settings_table
 from disco.protocol import jobpack
-from disco.testing import free_port
+from disco.testing import free_port, poll_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -34,14 +34,15 @@ class MasterProcess:
         code = ("from disco.master.app import main; from disco.settings import DiscoSettings; "
                 "main(DiscoSettings())")
         self.proc = subprocess.Popen([sys.executable, "-c", code], env=self.env)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                self.get("/disco/version")
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("master did not start")
+        poll_for(self.answers, 20, message="master did not start")
+        return self
+
+    def answers(self) -> bool:
+        try:
+            self.get("/disco/version")
+            return True
+        except OSError:
+            return False
 
     def stop(self):
         self.proc.terminate()
@@ -96,7 +97,8 @@ def test_job_lifecycle_without_nodes(master):
     status, raw = master.request(f"/disco/ctrl/parameters?name={name}")
     assert raw == pack()
     assert master.request("/disco/ctrl/kill_job", name)[0] == 200
-    time.sleep(0.5)
+    poll_for(lambda: "WARN: Job killed" in [e[2] for e in master.get(
+        f"/disco/ctrl/jobevents?name={name}&num=100")], 10, message="no kill event")
     events = master.get(f"/disco/ctrl/jobevents?name={name}&num=100")
     messages = [e[2] for e in events]
     assert "WARN: Job killed" in messages and "New job initialized!" == messages[-1]
@@ -138,6 +140,14 @@ def test_settings_and_accept_new_jobs(master):
     assert json.loads(body) == "Settings saved"
     assert master.request("/disco/job/new", pack())[0] == 403
     assert master.request("/disco/ctrl/save_settings", {"max_failure_rate": "x"})[0] == 400
+
+
+def test_settings_table_shows_every_setting_with_the_masters_value(master):
+    rows = {row["name"]: row for row in master.get("/disco/ctrl/settings")}
+    assert set(rows) == {setting.name for setting in settings_table.SETTINGS}
+    port = rows["DISCO_PORT"]
+    assert (str(port["value"]), port["type"], port["default"]) == (str(master.port), "int", "8989")
+    assert rows["DISCO_DATA"]["default"] == "$DISCO_ROOT/data" and rows["DISCO_DATA"]["help"]
 
 
 def test_jobs_survive_restart(tmp_path):

@@ -92,6 +92,7 @@ def endpoints(cluster) -> list[tuple[str, str, str, bytes | None]]:
         ("node data server", "GET", f"{node}:{cluster.port}/ddfs/vol0/none", None),
         ("node PUT server", "POST", f"{node}:{cluster.put_port}/ddfs/internal/delete", delete),
         ("node PUT server", "PUT", f"{node}:{cluster.put_port}/ddfs/vol0/blob/x", b"data"),
+        ("node link", "GET", f"{master}{link.WS_PATH}", None),
         ("web UI", "GET", f"{master}/", None),
         ("web UI", "GET", f"{master}/openapi.json", None),
     ]
@@ -107,8 +108,8 @@ def test_every_family_refuses_requests_without_the_secret(secure):
 
 def test_every_family_accepts_our_token(secure):
     for family, method, url, body in endpoints(secure):
-        if method != "GET":
-            continue  # state changes are exercised by the job below
+        if method != "GET" or family == "node link":
+            continue  # state changes: the job below; the link: its challenge (nodes connect)
         status, text, _ = call(url, method, body, BEARER)
         assert status in (200, 404), (family, url, status, text)
         assert b"DISCO_SECRET" not in text
@@ -183,6 +184,11 @@ def test_a_job_token_reads_but_cannot_submit(secure):
     status, text, _ = call(f"{secure.master_url}/disco/job/new", "POST", b"x",
                            {"Authorization": f"Bearer {token}"})
     assert status == 403 and b"DISCO_SECRET" in text
+    for method, path in (("DELETE", "/ddfs/tag/some-tag"), ("GET", "/ddfs/ctrl/gc_start"),
+                         ("POST", "/disco/ctrl/kill_job")):
+        status, _, _ = call(f"{secure.master_url}{path}", method, b'"x"' if method == "POST"
+                            else None, {"Authorization": f"Bearer {token}"})
+        assert status == 403, (method, path, status)
     forged = token[:-4] + "0000"
     status, _, _ = call(f"{secure.master_url}/disco/ctrl/joblist",
                         headers={"Authorization": f"Bearer {forged}"})
@@ -203,3 +209,54 @@ def test_jobs_and_ddfs_work_with_the_secret(env):
                        map_reader=chain_reader)
     assert dict(result_iterator(second.wait(timeout=120))) == results
     ddfs.delete(tag)
+
+
+def environment_map(line, params):
+    import hashlib
+    import os
+    hashes = {hashlib.sha256(v.encode()).hexdigest() for v in os.environ.values()}
+    yield params in hashes or "DISCO_SECRET" in os.environ, 0
+    yield os.environ.get("DISCO_JOB_TOKEN", "").startswith("job."), 1
+
+
+def test_workers_get_a_job_token_never_the_secret(env):
+    import hashlib
+    job = Job().run(input=["raw://one"], map=environment_map,
+                    params=hashlib.sha256(SECRET.encode()).hexdigest())
+    found = dict((key, value) for value, key in result_iterator(job.wait(timeout=120)))
+    assert found == {0: False, 1: True}
+    assert SECRET not in str(Job(name=job.name).jobinfo())
+
+
+def test_the_secret_and_token_are_never_logged(secure):
+    import pathlib
+    for log in pathlib.Path(secure.log_dir).iterdir():
+        text = log.read_text(errors="replace")
+        assert SECRET not in text and TOKEN not in text, log
+
+
+def test_the_embedded_default_shape_with_a_secret(cluster):
+    """Master plus a co-located node on localhost (what `disco start` runs by default)."""
+    local = cluster(hosts=("localhost",), settings={"DISCO_SECRET": SECRET})
+    ddfs = DDFS()
+    tag = f"test:secure:local:{uuid.uuid4().hex[:8]}"
+    ddfs.push(tag, [(BytesIO(b"x y x\n"), "one")])
+    job = Job().run(input=[f"tag://{tag}"], map=wordcount.fun_map, reduce=wordcount.fun_reduce)
+    assert dict(result_iterator(job.wait(timeout=120))) == {b"x": 2, b"y": 1}
+    status, text, _ = call(f"{local.master_url}/disco/ctrl/jobinfo?name={job.name}")
+    assert status == 401 and b"DISCO_SECRET" in text
+    status, _, _ = call(f"http://localhost:{local.put_port}/ddfs/internal/df")
+    assert status == 401
+
+
+def test_command_lines_send_the_secret(secure):
+    import subprocess
+    import sys
+    env = secure.client_env()
+    for argv in ([sys.executable, "-m", "disco", "nodeinfo"],
+                 [sys.executable, "-m", "disco.cli.ddfs", "ls"]):
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, (argv, done.stderr)
+        stranger = {k: v for k, v in env.items() if k != "DISCO_SECRET"}
+        refused = subprocess.run(argv, env=stranger, capture_output=True, text=True, timeout=60)
+        assert refused.returncode != 0 and "DISCO_SECRET" in refused.stderr, (argv, refused)

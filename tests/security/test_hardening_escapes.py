@@ -206,3 +206,13 @@ def test_internal_bodies_get_a_4xx(shared_cluster, path, body):
     host = shared_cluster.hosts[0]
     status, _ = http("POST", f"http://{host}:{shared_cluster.put_port}/ddfs/internal/{path}", body)
     assert 400 <= status < 500
+
+
+def test_saving_a_symlinked_output_is_refused(tmp_path):
+    from disco.node.protocol import Output
+    from disco.node.save import SaveError, upload_output
+    home = tmp_path / "home"
+    home.mkdir()
+    os.symlink("/etc/passwd", home / "out")
+    with pytest.raises(SaveError, match="resolves outside the job home"):
+        upload_output(None, "J@1:2:3", 0, 0, str(home), Output(0, "out", 10))

@@ -129,3 +129,31 @@ def test_bodies_over_the_limit_get_413(master):
     with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(urllib.request.Request(url, data=b"x" * 10000), timeout=5)
     assert b"DISCO_HTTP_MAX_BODY" in exc.value.read()
+
+
+def test_a_stalled_blob_upload_gives_its_slot_back(master):
+    local, _host, _port = master
+    put = ("localhost", local.put_port)
+    stalled = []
+    for _ in range(3):  # DDFS_MAX_UPLOADERS: every upload slot held by a stalled client
+        sock = socket.create_connection(put, timeout=10)
+        sock.sendall(b"PUT /ddfs/stall$5f0-1-1 HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Length: 1000\r\n\r\n0123456789")
+        stalled.append(sock)
+    try:
+        started = time.monotonic()
+        for sock in stalled:
+            sock.settimeout(15)
+            assert sock.recv(4096).startswith(b"HTTP/1.1 408"), "stalled upload not timed out"
+        assert time.monotonic() - started < 10
+        status = post_blob(f"http://localhost:{local.put_port}/ddfs/fresh$5f0-1-2", b"data")
+        assert status == 201
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+def post_blob(url: str, body: bytes) -> int:
+    req = urllib.request.Request(url, data=body, method="PUT")
+    with urllib.request.urlopen(req, timeout=10) as reply:
+        return reply.status

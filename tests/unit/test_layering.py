@@ -16,13 +16,14 @@ PACKAGE = Path(__file__).resolve().parents[2] / "disco"
 
 #: layer -> module prefixes (``disco`` alone is the package's ``__init__``)
 LAYERS = {
-    "base": ("disco", "disco.error", "disco.settings", "disco.compat", "disco.sysutil",
-             "disco.addresses", "disco.dPickle", "disco.protocol", "disco.urls"),
+    "base": ("disco", "disco.error", "disco.settings", "disco.settings_table", "disco.compat",
+             "disco.sysutil", "disco.addresses", "disco.dPickle", "disco.protocol", "disco.urls",
+             "disco.auth", "disco.tls"),
     "io": ("disco.comm", "disco.fileutils", "disco.util", "disco.schemes", "disco.ddfs"),
     "worker": ("disco.worker", "disco.task", "disco.func"),
     "client": ("disco.client", "disco.core", "disco.job", "disco.jobpack", "disco.results",
                "disco.eventmonitor", "disco.test"),
-    "serving": ("disco.serving", "disco.httperrors"),
+    "serving": ("disco.serving", "disco.httperrors", "disco.httpauth", "disco.serverlimits"),
     "ddfs_server": ("disco.ddfs_server",),
     "web": ("disco.web",),
     "master": ("disco.master",),
@@ -40,7 +41,7 @@ ALLOWED = {
     "client": {"base", "io", "worker"},
     "serving": {"base"},
     "ddfs_server": {"base", "serving"},
-    "web": {"base"},
+    "web": {"base", "serving"},
     "master": {"base", "serving", "ddfs_server", "web"},
     "node": {"base", "io", "worker", "serving", "ddfs_server"},
     "cli": {"base", "io", "worker", "client", "serving", "ddfs_server", "web", "master", "node"},
@@ -83,8 +84,10 @@ def is_under(name: str, prefix: str) -> bool:
 
 
 def layer_of(module: str) -> str | None:
+    # "disco" names the package's __init__ only, not everything below it
     matches = [(len(prefix), layer) for layer, prefixes in LAYERS.items()
-               for prefix in prefixes if is_under(module, prefix)]
+               for prefix in prefixes
+               if (module == prefix if prefix == "disco" else is_under(module, prefix))]
     return max(matches)[1] if matches else None
 
 

@@ -14,6 +14,7 @@ import time
 from aiohttp import web
 
 import disco.web
+from disco import settings_table
 
 
 def stamp(t: float) -> str:
@@ -149,6 +150,7 @@ class FakeMaster:
                               ("gc_blacklist", "gc_blacklist", True), ("gc_whitelist", "gc_blacklist", False)):
             r.add_post(f"/disco/ctrl/{op}", self.listop(attr, add))
         r.add_get("/disco/ctrl/get_settings", reply(lambda: self.settings))
+        r.add_get("/disco/ctrl/settings", reply(lambda: settings_table.rows({})))
         r.add_post("/disco/ctrl/save_settings", self.save_settings)
         r.add_get("/ddfs/ctrl/gc_stats", reply(lambda: self.gc_stats))
         r.add_get("/ddfs/ctrl/gc_status", self.gc_status)

@@ -188,9 +188,15 @@ def test_demo_screenshots(browser_page):
     master = demo()
     with ThreadedServer(master.app()) as server:
         page = browser_page.page
-        for name, path in (("overview", "/"), ("job", "/job.html?name=LongJob@5:1:1"),
-                           ("config", "/config.html"), ("ddfs", "/ddfs.html?tag=data:words")):
+        # each page, and what proves it shows the stand-in cluster's data
+        for name, path, shown in (
+                ("overview", "/", ".nodebox .slot.busy"),
+                ("job", "/job.html?name=LongJob@5:1:1", "#nfo-status"),
+                ("config", "/config.html", "#settings-table tr.setting"),
+                ("ddfs", "/ddfs.html?tag=data:words", "#tag-urls .replicas")):
             page.goto(server.url + path)
+            page.wait_for_selector(shown)
             page.wait_for_load_state("networkidle")
-            page.wait_for_timeout(500)
-            browser_page.screenshot("demo-" + name)
+            assert page.locator("#messages .message.error").count() == 0, name
+            shot = browser_page.screenshot("demo-" + name)
+            assert shot.stat().st_size > 10_000, f"{shot} is (nearly) empty"

@@ -25,6 +25,7 @@ SPEC_ENDPOINTS = [
             "get_blacklist",
             "get_gc_blacklist",
             "get_settings",
+            "settings",
             "get_stageresults",
         )
     ],

@@ -104,6 +104,19 @@
     } catch (e) { showMessage("settings", "Could not load settings: " + e.message); }
   }
 
+  /* ---- the settings table (GET /disco/ctrl/settings) ---- */
+  async function loadSettingsTable() {
+    const body = document.querySelector("#settings-table tbody");
+    try {
+      const rows = await api.get("/disco/ctrl/settings");
+      replaceChildren(body, rows.map((row) => el("tr", {class: "setting"}, [
+        el("td", {text: row.name}),
+        el("td", {text: row.value === null || row.value === undefined ? "" : String(row.value)}),
+        el("td", {text: row.default}),
+        el("td", {text: row.help})])));
+    } catch (e) { showMessage("settings", "Could not load the settings table: " + e.message); }
+  }
+
   async function saveSettings(ev) {
     ev.preventDefault();
     const rate = document.getElementById("max_failure_rate");
@@ -134,6 +147,7 @@
     blacklistForm("gc-blacklist-form", "gc-blacklist-host", "/disco/ctrl/gc_blacklist");
     loadTable();
     loadSettings();
+    loadSettingsTable();
     refreshHosts();
     poll(async () => {
       try { await refreshBlacklists(); showMessage("blacklists", null); }

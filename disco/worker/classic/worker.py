@@ -303,9 +303,9 @@ class Worker(worker.Worker):
             return fastpath.map_one_buffer(entries, fun_map, params, combiner, label, adder)
         label_of = fastpath.labeller(partition, partitions, params)  # memoized default
         buffers: dict = {}
-        out = 0
-        pairs, counted = fastpath.counting(fastpath.map_pairs(entries, fun_map, params))
-        for key, value in pairs:
+        out = pairs = 0
+        for key, value in fastpath.map_pairs(entries, fun_map, params):
+            pairs += 1  # beside a Python combiner call per pair: a few percent at most
             label = label_of(key)
             buffer = buffers.get(label)
             if buffer is None:
@@ -317,7 +317,7 @@ class Worker(worker.Worker):
             for record in combiner(None, None, buffer, True, params) or ():
                 out += 1
                 adder(label)(*record)
-        counters.engine('combiner_in', next(counted))
+        counters.engine('combiner_in', pairs)
         counters.engine('combiner_out', out)
 
     def run_reduce(self, task: Any, params: Any) -> None:
