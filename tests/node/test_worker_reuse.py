@@ -66,3 +66,20 @@ def test_a_failed_task_is_retried_and_reuse_goes_on(cluster, tmp_path):
     assert sorted(key for key, _ in results) == sorted(url[6:] for url in inputs)
     assert (tmp_path / "failed-once").exists()
     assert len({pid for _, (pid, _) in results}) < len(inputs) / 2
+
+
+def test_parked_workers_end_after_the_idle_time(cluster):
+    import time
+    cluster(hosts=HOSTS, workers=2, settings={"DISCO_WORKER_REUSE_IDLE": "1"})
+    pids = {pid for _, (pid, _) in run()}
+
+    def alive(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+    deadline = time.monotonic() + 20
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in pids if alive(pid)]
