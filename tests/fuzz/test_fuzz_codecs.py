@@ -12,7 +12,7 @@ import zipfile
 import pytest
 from hypothesis import strategies as st
 
-from disco.error import DataError, JobPackError
+from disco.error import DataError, JobPackError, ProtocolError
 from disco.fileutils import DiscoOutputStream_v1, read_records
 from disco.node import jobhome
 from disco.protocol import cluster, framing, jobpack
@@ -93,13 +93,13 @@ def check_framing(data, cuts):
             for _name, body in decoder.feed(data[at:at + size]):
                 framing.loads_payload(body)
             at += size
-    except framing.FramingError:
+    except (framing.FramingError, ProtocolError):  # both are a clear task failure on the node
         pass
     try:
         stream = io.BytesIO(data)
         while True:
             framing.read_message(stream)
-    except (framing.FramingError, EOFError):
+    except (framing.FramingError, ProtocolError, EOFError):
         pass
 
 
