@@ -59,7 +59,7 @@ def cluster(tmp_path, request, monkeypatch):
     started: list[LocalCluster] = []
 
     # a test marked `inprocess` (it kills nothing) gets the in-process tier
-    kind = (InProcessCluster if request.node.get_closest_marker("inprocess") and TIER == "inprocess"
+    kind = (InProcessCluster if request.node.get_closest_marker("inprocess") and TIER != "process"
             else LocalCluster)
 
     def start(hosts=DEFAULT_HOSTS, workers=2, settings=None, timeout=START_TIMEOUT,
@@ -80,10 +80,11 @@ def cluster(tmp_path, request, monkeypatch):
             local.stop()
 
 
-#: the tier of the shared clusters: "inprocess" (default: master and nodes on one event loop in
-#: the test process, disco/testing/inprocess.py) or "process" (DISCO_TEST_TIER=process: real
-#: master and node processes, as the `cluster` factory always starts)
-TIER = os.environ.get("DISCO_TEST_TIER", "inprocess")
+#: DISCO_TEST_TIER: "" (default: tests marked `inprocess` get an in-process cluster, the shared
+#: clusters are processes: measured faster, as the shared clusters' tests and an in-process
+#: cluster contend for one interpreter), "inprocess" (the shared clusters too, with their
+#: invariants checked after each test) or "process" (every cluster a process)
+TIER = os.environ.get("DISCO_TEST_TIER", "")
 
 
 def start_session_cluster(tmp_path_factory, name: str, **kwargs) -> LocalCluster:
