@@ -9,7 +9,9 @@ derivations are kept (DISCO.md §1.12); a default that derives from other settin
 :class:`Derived` whose ``text`` says how.
 
 :func:`typed` builds a frozen, typed snapshot (:class:`Config`) of any settings mapping: what a
-process's composition root hands to the parts below it.
+process's composition root (the master's ``make_app``, the node's ``Node``) builds once and hands
+to the parts below it, which read ``config.disco_port`` and never a setting by name
+(docs/architecture.md "One typed Config per process"; tests/unit/test_config.py checks).
 """
 from __future__ import annotations
 
@@ -527,6 +529,10 @@ def markdown() -> str:
         "Generated from `disco/settings_table.py` (`python -m disco.settings_table`); "
         "tests/unit/test_settings_table.py checks that this file matches it. Resolution: "
         "explicit item > environment > settings file > the default below (docs/architecture.md).",
+        "",
+        "The servers read each setting as an attribute of their typed Config, named in lower "
+        "case (`config.disco_port`; docs/architecture.md, \"One typed Config per process\", "
+        "also says how to add a setting).",
         "",
     ]
     for title, rows in (("Disco's settings", DISCO_SETTINGS), ("Our settings", OUR_SETTINGS)):
