@@ -27,6 +27,8 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_server import Server
 
+from disco.settings_table import config_of
+
 log = logging.getLogger(__name__)
 
 #: seconds a refused connection stays open for its 503 to be read
@@ -43,11 +45,10 @@ class ServerLimits:
     max_body: int = 16 << 20
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "ServerLimits":
-        return cls(settings.get_int("DISCO_HTTP_MAX_CONNECTIONS"),
-                   settings.get_int("DISCO_HTTP_MAX_CLIENT_CONNECTIONS"),
-                   settings.get_float("DISCO_HTTP_IDLE_TIMEOUT"),
-                   settings.get_int("DISCO_HTTP_MAX_BODY"))
+    def from_config(cls, config: Any) -> "ServerLimits":
+        """The limits of a typed :data:`disco.settings_table.Config`."""
+        return cls(config.disco_http_max_connections, config.disco_http_max_client_connections,
+                   config.disco_http_idle_timeout, config.disco_http_max_body)
 
 
 class ConnectionGuard:
@@ -146,10 +147,13 @@ class LimitedRunner(web.AppRunner):
         return server
 
 
-def runner(app: web.Application, settings: Any, name: str = "http",
+def runner(app: web.Application, config: Any, name: str = "http",
            **kwargs: Any) -> LimitedRunner:
-    """The runner every server of ours uses (``web.AppRunner`` plus :class:`ServerLimits`)."""
-    return LimitedRunner(app, ServerLimits.from_settings(settings), name, **kwargs)
+    """The runner every server of ours uses (``web.AppRunner`` plus :class:`ServerLimits`).
+
+    `config` is the process's typed Config, or settings (disco.testing's in-process cluster
+    passes its DiscoSettings), typed here."""
+    return LimitedRunner(app, ServerLimits.from_config(config_of(config)), name, **kwargs)
 
 
 def body_limit(max_body: int, exempt: Iterable[str] = ()) -> Callable[..., Awaitable[Any]]:
@@ -173,5 +177,5 @@ def body_limit(max_body: int, exempt: Iterable[str] = ()) -> Callable[..., Await
     return limit_body
 
 
-def add_body_limit(app: web.Application, settings: Any, exempt: Iterable[str] = ()) -> None:
-    app.middlewares.append(body_limit(settings.get_int("DISCO_HTTP_MAX_BODY"), exempt))
+def add_body_limit(app: web.Application, max_body: int, exempt: Iterable[str] = ()) -> None:
+    app.middlewares.append(body_limit(max_body, exempt))

@@ -9,7 +9,9 @@ derivations are kept (DISCO.md §1.12); a default that derives from other settin
 :class:`Derived` whose ``text`` says how.
 
 :func:`typed` builds a frozen, typed snapshot (:class:`Config`) of any settings mapping: what a
-process's composition root hands to the parts below it.
+process's composition root (the master's ``make_app``, the node's ``Node``) builds once and hands
+to the parts below it, which read ``config.disco_port`` and never a setting by name
+(docs/architecture.md "One typed Config per process"; tests/unit/test_config.py checks).
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ import pwd
 import socket
 from dataclasses import dataclass, make_dataclass
 from typing import Any, Callable, Iterable, Mapping
+
+from disco.error import ConfigError
 
 _FALSE_WORDS = frozenset({"", "0", "false", "no", "off", "none"})
 
@@ -256,12 +260,12 @@ OUR_SETTINGS = (
     ),
     Setting(
         "DISCO_MSG_RATE_SLOW",
-        "float",
+        "int",
         5,
         "MSGs per trailing second after which OK is delayed 200 ms",
     ),
     Setting(
-        "DISCO_MSG_RATE_MAX", "float", 10, "MSGs per second that make the job fail (behaving badly)"
+        "DISCO_MSG_RATE_MAX", "int", 10, "MSGs per second that make the job fail (behaving badly)"
     ),
     Setting(
         "DISCO_RETRY_SLEEP_UNIT",
@@ -425,11 +429,38 @@ def convert(kind: str, value: Any) -> Any:
 def value_of(settings: Mapping[str, Any] | None, name: str) -> Any:
     """Setting ``name`` of any mapping (a plain dict in tests too), typed; the table's default
     when the mapping lacks it or holds ''."""
+    kind = BY_NAME[name].kind
+    raw = _raw(settings, name)
+    try:
+        return convert(kind, raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name}={raw!r} is not {_KIND_WORDS[kind]}; fix it in the "
+                          "environment or the settings file") from None
+
+
+_KIND_WORDS = {"int": "an integer", "float": "a number", "bool": "a boolean", "str": "a string",
+               "path": "a path"}
+
+
+def _raw(settings: Mapping[str, Any] | None, name: str) -> Any:
+    """The untyped value of ``name``: the mapping's, else the table's default (derived ones
+    computed from the same mapping, so a plain dict derives DISCO_DATA from its DISCO_ROOT)."""
     setting = BY_NAME[name]
     raw = _lookup(settings, name)
     if raw is None or (raw == "" and setting.kind in ("int", "float")):
-        raw = setting.default(settings) if isinstance(setting.default, Derived) else setting.default
-    return convert(setting.kind, raw)
+        default = setting.default
+        raw = default(_Resolved(settings)) if isinstance(default, Derived) else default
+    return raw
+
+
+class _Resolved:
+    """``settings[name]`` with the table's defaults filled in, for :class:`Derived` defaults."""
+
+    def __init__(self, settings: Mapping[str, Any] | None) -> None:
+        self.settings = settings
+
+    def __getitem__(self, name: str) -> Any:
+        return _raw(self.settings, name)
 
 
 def _lookup(settings: Mapping[str, Any] | None, name: str) -> Any:
@@ -441,17 +472,38 @@ def _lookup(settings: Mapping[str, Any] | None, name: str) -> Any:
         return None
 
 
-#: the frozen typed snapshot of every setting: field names are the setting names in lower case
+def _item(config: Any, name: str) -> Any:
+    """``config["DISCO_PORT"]``: the typed value by Disco's name (KeyError if not a setting)."""
+    if name not in BY_NAME:
+        raise KeyError(name)
+    return getattr(config, name.lower())
+
+
+def _get(config: Any, name: str, default: Any = None) -> Any:
+    try:
+        return _item(config, name)
+    except KeyError:
+        return default
+
+
+#: the frozen typed snapshot of every setting: field names are the setting names in lower case.
+#: It is also a read-only mapping by Disco's names (``config["DISCO_TLS_CA"]``,
+#: ``config.get(...)``) so that the helpers servers share with the client (disco.tls,
+#: disco.auth, disco.httpauth: they take any settings mapping) take a Config too; code below a
+#: composition root reads attributes (``config.disco_port``), which tests/unit/test_config.py
+#: checks against this table.
 Config = make_dataclass(
     "Config",
     [(setting.name.lower(), Any) for setting in SETTINGS],
     frozen=True,
-    namespace={"__doc__": "Every setting, typed (disco.settings_table.typed builds one)."},
+    namespace={"__doc__": "Every setting, typed (disco.settings_table.typed builds one).",
+               "__module__": __name__, "__getitem__": _item, "get": _get},
 )
 
 
 def typed(settings: Mapping[str, Any], names: Iterable[str] | None = None) -> Any:
-    """A frozen :data:`Config` of ``settings`` (every setting converted to its kind).
+    """A frozen :data:`Config` of ``settings`` (every setting converted to its kind);
+    :class:`~disco.error.ConfigError` names a value that is not of its setting's kind.
 
     Built once in a process's composition root; settings other helpers' code adds to the table
     appear here without further change."""
@@ -459,6 +511,12 @@ def typed(settings: Mapping[str, Any], names: Iterable[str] | None = None) -> An
     return Config(**{setting.name.lower(): (value_of(settings, setting.name)
                                             if setting.name in chosen else None)
                      for setting in SETTINGS})
+
+
+def config_of(settings: Any) -> Any:
+    """``settings`` as a :data:`Config`: itself if it is one, else :func:`typed` of it (a
+    DiscoSettings, or a plain dict in tests). For the entry points that accept either."""
+    return settings if isinstance(settings, Config) else typed(settings)
 
 
 # ---- rendering -------------------------------------------------------------------------------
@@ -471,6 +529,10 @@ def markdown() -> str:
         "Generated from `disco/settings_table.py` (`python -m disco.settings_table`); "
         "tests/unit/test_settings_table.py checks that this file matches it. Resolution: "
         "explicit item > environment > settings file > the default below (docs/architecture.md).",
+        "",
+        "The servers read each setting as an attribute of their typed Config, named in lower "
+        "case (`config.disco_port`; docs/architecture.md, \"One typed Config per process\", "
+        "also says how to add a setting).",
         "",
     ]
     for title, rows in (("Disco's settings", DISCO_SETTINGS), ("Our settings", OUR_SETTINGS)):

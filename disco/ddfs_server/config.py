@@ -1,16 +1,16 @@
-"""DDFS settings read once into a typed, frozen object (layer 1).
+"""DDFS's knobs: a typed, frozen object taken from the process's Config (layer 1).
 
 Disco's settings keep their names and meanings; ours (every interval, limit and grace period of
-DDFS) are listed in docs/settings.md. Defaults come from the settings table
-(:mod:`disco.settings_table`, the only source): a mapping that lacks a setting or holds '' gets
-the table's default, so the servers work with any mapping (tests pass a plain dict).
+DDFS) are listed in docs/settings.md. Values and defaults come from the typed
+:data:`disco.settings_table.Config` (the table is the only source of defaults); DdfsConfig names
+the subset DDFS uses, so its parts (tag store, GC, node) take only what they need.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
-from disco.settings_table import value_of
+from disco.settings_table import typed
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,11 @@ class DdfsConfig:
     disco_http_idle_timeout: float
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "DdfsConfig":
-        return cls(**{f.name: value_of(settings, f.name.upper()) for f in fields(cls)})
+    def from_config(cls, config: Any) -> "DdfsConfig":
+        """The DDFS fields of a typed Config (field names are its attribute names)."""
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
 
 
 def config_from_mapping(values: Mapping[str, Any]) -> DdfsConfig:
-    return DdfsConfig.from_settings(dict(values))
+    """From a plain mapping of settings (tests): missing or '' values get the table's default."""
+    return DdfsConfig.from_config(typed(dict(values)))

@@ -29,6 +29,7 @@ from disco.ddfs_server.nodeclient import NodeClient
 from disco.ddfs_server.placement import NotEnoughNodes, choose_nodes
 from disco.ddfs_server.tagstore import TagStore, candidate, writable
 from disco.serving import serve_file
+from disco.settings_table import config_of
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,13 @@ def text(status: int, message: str) -> web.Response:
 class DdfsMaster:
     """The DDFS master's handlers and background work."""
 
-    def __init__(self, settings: Any, cluster: Any) -> None:
-        self.config = DdfsConfig.from_settings(settings)
-        self.settings, self.cluster = settings, cluster
-        seed = _setting(settings, "DISCO_SCHEDULER_SEED")
+    def __init__(self, config: Any, cluster: Any) -> None:
+        """`config`: the master's typed Config (disco.settings_table)."""
+        self.config = DdfsConfig.from_config(config)
+        self.cluster = cluster
+        seed = config.disco_scheduler_seed
         self.rng = random.Random(seed) if seed else random.Random()
-        self.client = NodeClient(self.config.ddfs_node_timeout, settings)
+        self.client = NodeClient(self.config.ddfs_node_timeout, config)
         self.tags = TagStore(self.config, cluster.nodes, self.client, self.rng)
         self.gc = GarbageCollector(self.config, self.tags, self.client)
         self._tasks: list[asyncio.Task] = []
@@ -261,13 +263,6 @@ class DdfsMaster:
         return web.json_response(names)
 
 
-def _setting(settings: Any, name: str) -> Any:
-    try:
-        return settings[name]
-    except KeyError:  # an unknown setting: not configured
-        return None
-
-
 def add_routes(app: web.Application, ddfs: DdfsMaster) -> None:
     r = app.router
     r.add_get("/ddfs/new_blob/{name}", ddfs.new_blob)
@@ -291,8 +286,9 @@ def setup(app: web.Application, settings: Any, cluster: Any) -> DdfsMaster:
 
     `cluster` is the master's view of the nodes: `cluster.nodes()` returns objects with
     `host, connected, blacklisted, gc_blacklisted, disk_free, disk_used, get_url, put_url`.
+    `settings`: the master's typed Config, or a settings mapping (tests pass a plain dict).
     """
-    ddfs = DdfsMaster(settings, cluster)
+    ddfs = DdfsMaster(config_of(settings), cluster)
     add_routes(app, ddfs)
     httperrors.install(app)  # TagError -> Disco's plain-text replies under /ddfs/
     app.on_startup.append(ddfs.on_startup)

@@ -23,6 +23,7 @@ from disco.ddfs_server.limits import TransferLimiter
 from disco.ddfs_server.names import (MAX_BLOB_NAME_LENGTH, InvalidName, is_valid_name,
                                      parse_objname)
 from disco.serving import serve_file
+from disco.settings_table import config_of
 
 log = logging.getLogger(__name__)
 #: Disco's largest blob (1 TiB)
@@ -34,9 +35,10 @@ WRITE_BUFFER = 4 << 20
 class DdfsNode:
     """One node's DDFS storage and its HTTP handlers."""
 
-    def __init__(self, settings: Any, host: str, ddfs_data: str) -> None:
-        self.settings = settings
-        self.config = DdfsConfig.from_settings(settings)
+    def __init__(self, config: Any, host: str, ddfs_data: str) -> None:
+        """`config`: the node's typed Config (disco.settings_table)."""
+        self._client_config = config  # the HTTP client's credential and TLS (disco.httpauth)
+        self.config = DdfsConfig.from_config(config)
         self.host, self.root = host, ddfs_data
         c = self.config
         self.uploads = TransferLimiter(c.ddfs_max_uploaders, c.ddfs_transfer_queue,
@@ -54,7 +56,7 @@ class DdfsNode:
         if self._session is None or self._session.closed:
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=5,
                                             sock_read=self.config.ddfs_node_timeout)
-            self._session = httpauth.client_session(self.settings, timeout=timeout)
+            self._session = httpauth.client_session(self._client_config, timeout=timeout)
         return self._session
 
     async def close(self, _app: web.Application | None = None) -> None:
@@ -291,8 +293,9 @@ def setup(get_app: web.Application | None, put_app: web.Application, settings: A
           ddfs_data: str) -> DdfsNode:
     """Mount DDFS node routes: GET/HEAD `/ddfs/...` on `get_app` (DISCO_PORT; None for a node
     co-located with the master, whose files the master serves) and uploads plus internal
-    endpoints on `put_app` (DDFS_PUT_PORT)."""
-    node = DdfsNode(settings, host, ddfs_data)
+    endpoints on `put_app` (DDFS_PUT_PORT). `settings`: the node's typed Config, or a settings
+    mapping (tests pass a plain dict)."""
+    node = DdfsNode(config_of(settings), host, ddfs_data)
     if get_app is not None:
         add_get_routes(get_app, node)
     add_put_routes(put_app, node)

@@ -79,7 +79,7 @@ async def new_job(request: web.Request) -> web.Response:
     master = master_of(request)
     if not master.runtime["accept_new_jobs"]:
         return web.Response(status=403, text="Master is not accepting new jobs")
-    limit = master.settings.get_int("DISCO_JOBPACK_MAX")
+    limit = master.config.disco_jobpack_max
     if request.content_length is not None and request.content_length > limit:
         return web.Response(status=413, text="Job packet too large")
     body = await read_body_up_to(request, limit)
@@ -114,7 +114,7 @@ async def node_jobs(request: web.Request) -> web.Response:
     """``{"active": [job...], "purged": [job...]}`` for the nodes' temp GC (ours, internal):
     purged jobs are remembered for DISCO_PURGED_KEEP seconds (Disco: 24 h, in memory)."""
     master = master_of(request)
-    cutoff = time.time() - master.settings.get_float("DISCO_PURGED_KEEP")
+    cutoff = time.time() - master.config.disco_purged_keep
     for name in [n for n, at in master.purged.items() if at < cutoff]:
         del master.purged[name]
     active = [e.name for e in master.jobs.values() if e.status == "active"]
@@ -334,7 +334,7 @@ async def get_gc_blacklist(request: web.Request) -> web.Response:
 async def settings_table(request: web.Request) -> web.Response:
     """Ours: every setting of the table with its type, default, help and the master's value
     (secrets masked), for the UI's settings page."""
-    return reply(settings_rows(master_of(request).settings))
+    return reply(settings_rows(master_of(request).config))
 
 
 @routes.get("/disco/ctrl/get_settings")
@@ -367,7 +367,7 @@ async def unknown_ctrl(request: web.Request) -> web.Response:
 @routes.get("/disco/{path:.+}")
 async def disco_file(request: web.Request) -> web.StreamResponse:
     """Task outputs of the co-located node: ``DISCO_DATA/<path>``."""
-    root = master_of(request).settings.get_path("DISCO_DATA")
+    root = master_of(request).config.disco_data
     return await serve_file(request, root, request.match_info["path"])
 
 

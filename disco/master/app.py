@@ -10,6 +10,11 @@ Entry points: `make_app(settings)` (an `aiohttp.web.Application`, for tests and 
 `main(settings)` (blocking: runs until SIGTERM/SIGINT, then stops node processes and exits;
 writes ``DISCO_PID_DIR/master.pid``; logs go to ``DISCO_LOG_DIR/master.log`` when the CLI has not
 configured logging).
+
+Settings: the typed, frozen `Config` (`disco.settings_table.typed`) is built once here and handed
+down (``app["config"]``, ``master.config``); nothing below looks a setting up by name. The
+DiscoSettings stays in ``app["settings"]`` for one purpose: `NodeProcesses` hands settings on as
+strings (a node process's environment, an ssh node's ``K=V`` command line).
 """
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ from disco.master.master import Master
 from disco.master.nodes import Cluster, NodeProcesses
 from disco.master.store import Store
 from disco.protocol import cluster as link
+from disco.settings_table import config_of
 from disco.web import login
 
 log = logging.getLogger(__name__)
@@ -45,27 +51,30 @@ TICK = 0.1
 STALL_SLACK = 0.25
 
 
-def make_app(settings: Any, start_nodes: bool = True) -> web.Application:
-    """Build the master application; `start_nodes=False` leaves node processes to the caller."""
-    master_root = settings.get_path("DISCO_MASTER_ROOT")
-    os.makedirs(master_root, exist_ok=True)
-    cluster = Cluster(settings)
-    master = Master(settings, cluster, Store(os.path.join(master_root, "master.db")),
-                    EventLogs(master_root))
-    master.master_url = (f"{tls.scheme(settings)}://{settings.get_str('DISCO_MASTER_HOST')}:"
-                         f"{settings.get_int('DISCO_PORT')}")
-    app = web.Application(client_max_size=settings.get_int("DISCO_JOBPACK_MAX") + 1)
+def make_app(settings: Any, start_nodes: bool = True, config: Any = None) -> web.Application:
+    """Build the master application; `start_nodes=False` leaves node processes to the caller.
+
+    `settings` is a DiscoSettings; `config` its typed Config when the caller built it already
+    (`main`), else built here."""
+    config = config or config_of(settings)
+    os.makedirs(config.disco_master_root, exist_ok=True)
+    cluster = Cluster(config)
+    master = Master(config, cluster, Store(os.path.join(config.disco_master_root, "master.db")),
+                    EventLogs(config.disco_master_root))
+    master.master_url = f"{tls.scheme(config)}://{config.disco_master_host}:{config.disco_port}"
+    app = web.Application(client_max_size=config.disco_jobpack_max + 1)
     app["master"] = master
-    app["settings"] = settings
-    app["config_file"] = ConfigFile(settings.get_path("DISCO_MASTER_CONFIG"))
+    app["config"] = config
+    app["settings"] = settings  # only for NodeProcesses: settings handed on as strings
+    app["config_file"] = ConfigFile(config.disco_master_config)
     app["start_nodes"] = start_nodes
     httperrors.install(app)
     app.router.add_get(link.WS_PATH, node_socket)
     app.add_routes(api.routes)
-    master.put_tag = ddfs_master.setup(app, settings, cluster).put_tag_urls
-    web_ui.setup(app, settings, master)
-    _protect(app, settings)
-    serverlimits.add_body_limit(app, settings, exempt=("/disco/job/", "/ddfs/"))
+    master.put_tag = ddfs_master.setup(app, config, cluster).put_tag_urls
+    web_ui.setup(app, config, master)
+    _protect(app, config)
+    serverlimits.add_body_limit(app, config.disco_http_max_body, exempt=("/disco/job/", "/ddfs/"))
     app.cleanup_ctx.append(_lifecycle)
     return app
 
@@ -74,14 +83,14 @@ def make_app(settings: Any, start_nodes: bool = True) -> web.Application:
 MASTER_DATA_ROUTES = ("/disco/{path}", "/ddfs/{path}")
 
 
-def _protect(app: web.Application, settings: Any) -> None:
+def _protect(app: web.Application, config: Any) -> None:
     """With a cluster secret: every route but the node link (it authenticates in-band), the
     login form and the static files needs the cluster's credential (docs/security.md)."""
-    secret = auth.load_secret(settings)
+    secret = auth.load_secret(config)
     app["secret"] = secret
     if secret:
         login.setup(app, secret)
-        httpauth.setup(app, settings, exempt=(link.WS_PATH, login.LOGIN_PATH,
+        httpauth.setup(app, config, exempt=(link.WS_PATH, login.LOGIN_PATH,
                                               login.LOGOUT_PATH, "/static/"),
                        login_path=login.LOGIN_PATH, data_routes=MASTER_DATA_ROUTES)
 
@@ -106,7 +115,8 @@ async def _lifecycle(app: web.Application):
     await master.store.open()
     await master.load()
     app["apply_config"] = lambda: _apply_config(app)
-    app["node_processes"] = (NodeProcesses(master.settings, master.cluster, master.master_url)
+    app["node_processes"] = (NodeProcesses(master.config, master.cluster, master.master_url,
+                                           app["settings"])
                              if app["start_nodes"] else None)
     _apply_config(app)
     master.start_resumed()
@@ -132,9 +142,9 @@ async def _stop_nodes(app: web.Application) -> None:
 
 async def _timer_loop(master: Master) -> None:
     """Retry back-offs, event flushes and node timeouts."""
-    flush_every = master.settings.get_float("DISCO_EVENTS_FLUSH_INTERVAL")
-    node_timeout = master.settings.get_float("DISCO_NODE_TIMEOUT")
-    heartbeat = master.settings.get_float("DISCO_NODE_HEARTBEAT")
+    flush_every = master.config.disco_events_flush_interval
+    node_timeout = master.config.disco_node_timeout
+    heartbeat = master.config.disco_node_heartbeat
     last_flush = last_pass = time.time()
     while True:
         await asyncio.sleep(TICK)
@@ -155,8 +165,8 @@ async def _timer_loop(master: Master) -> None:
             log.exception("master timer pass failed")
 
 
-def _write_pid(settings: Any) -> str:
-    pid_dir = settings.get_path("DISCO_PID_DIR")
+def _write_pid(config: Any) -> str:
+    pid_dir = config.disco_pid_dir
     os.makedirs(pid_dir, exist_ok=True)
     path = os.path.join(pid_dir, "master.pid")
     with open(path, "w", encoding="ascii") as f:
@@ -164,11 +174,11 @@ def _write_pid(settings: Any) -> str:
     return path
 
 
-def _configure_log(settings: Any) -> None:
+def _configure_log(config: Any) -> None:
     root = logging.getLogger()
     if root.handlers:
         return  # the CLI configured logging
-    log_dir = settings.get_path("DISCO_LOG_DIR")
+    log_dir = config.disco_log_dir
     os.makedirs(log_dir, exist_ok=True)
     handler = logging.FileHandler(os.path.join(log_dir, "master.log"))
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -176,26 +186,27 @@ def _configure_log(settings: Any) -> None:
     root.setLevel(logging.INFO)
 
 
-async def serve(settings: Any, stop: asyncio.Event | None = None) -> None:
-    """Run the master until `stop` is set (or SIGTERM/SIGINT)."""
+async def serve(settings: Any, stop: asyncio.Event | None = None, config: Any = None) -> None:
+    """Run the master until `stop` is set (or SIGTERM/SIGINT); `config` as for `make_app`."""
+    config = config or config_of(settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    app = make_app(settings)
-    runner = serverlimits.runner(app, settings, "master", handle_signals=False, access_log=None)
+    app = make_app(settings, config=config)
+    runner = serverlimits.runner(app, config, "master", handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(
         runner,
-        settings.get_str("DISCO_MASTER_HOST"),
-        settings.get_int("DISCO_PORT"),
+        config.disco_master_host,
+        config.disco_port,
         reuse_address=True,
-        ssl_context=tls.server_context(settings),
+        ssl_context=tls.server_context(config),
     )
     await site.start()
     log.info("master listening on %s", app["master"].master_url)
-    if not app["secret"] and auth.exposed_hosts([settings.get_str("DISCO_MASTER_HOST")]):
+    if not app["secret"] and auth.exposed_hosts([config.disco_master_host]):
         log.warning("listening beyond loopback without a cluster secret: anyone who can "
                     "reach %s can run code on every node (run `disco secret`)",
                     app["master"].master_url)
@@ -208,10 +219,11 @@ async def serve(settings: Any, stop: asyncio.Event | None = None) -> None:
 
 def main(settings: Any) -> None:
     """Run the master in the foreground until SIGTERM/SIGINT (``disco master``)."""
-    _configure_log(settings)
-    pid_path = _write_pid(settings)
+    config = config_of(settings)
+    _configure_log(config)
+    pid_path = _write_pid(config)
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, config=config))
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(pid_path)

@@ -77,7 +77,7 @@ class NodeLink:
 async def node_socket(request: web.Request) -> web.StreamResponse:
     """The websocket handler a node connects to."""
     master: Master = request.app["master"]
-    settings = master.settings
+    timeout = master.config.disco_node_timeout
     if request.app.get("secret") and request.headers.get("Upgrade", "").lower() != "websocket":
         # not a node: the link authenticates in-band, so plain requests get the usual 401
         return web.json_response("the node link requires the cluster's secret (DISCO_SECRET) "
@@ -86,11 +86,11 @@ async def node_socket(request: web.Request) -> web.StreamResponse:
     # there; liveness is check_links' business, not aiohttp's heartbeat (module docstring)
     ws = web.WebSocketResponse(autoping=False, max_msg_size=0)
     await ws.prepare(request)
-    first = await ws.receive(timeout=settings.get_float("DISCO_NODE_TIMEOUT"))
+    first = await ws.receive(timeout=timeout)
     while first.type in (WSMsgType.PING, WSMsgType.PONG):
         if first.type == WSMsgType.PING:
             await ws.pong(first.data)
-        first = await ws.receive(timeout=settings.get_float("DISCO_NODE_TIMEOUT"))
+        first = await ws.receive(timeout=timeout)
     try:
         hello = link.decode(first.data) if first.type == WSMsgType.TEXT else {}
     except link.LinkProtocolError as exc:
@@ -103,8 +103,7 @@ async def node_socket(request: web.Request) -> web.StreamResponse:
         await ws.close()
         return ws
     secret = request.app.get("secret")
-    if secret and not await _authenticate(ws, secret, node.host, hello,
-                                          settings.get_float("DISCO_NODE_TIMEOUT")):
+    if secret and not await _authenticate(ws, secret, node.host, hello, timeout):
         log.warning("node link for %s from %s refused: no proof of the cluster's secret",
                     node.host, request.remote)
         await ws.send_str(link.encode(link.reject(

@@ -56,14 +56,14 @@ class JobEntry:
 class Master:
     """Everything the REST API and the node websocket act on."""
 
-    def __init__(self, settings: Any, cluster: Cluster, store: Store, events: EventLogs) -> None:
-        self.settings = settings
+    def __init__(self, config: Any, cluster: Cluster, store: Store, events: EventLogs) -> None:
+        #: the typed settings (`disco.settings_table.Config`) the app built
+        self.config = config
         self.cluster = cluster
         self.store = store
         self.events = events
-        self.scheduler = Scheduler(settings.get_str("DISCO_SCHEDULER") or "fair",
-                                   settings.get_float("DISCO_SCHEDULER_ALPHA"))
-        seed = settings.get_str("DISCO_SCHEDULER_SEED")
+        self.scheduler = Scheduler(config.disco_scheduler or "fair", config.disco_scheduler_alpha)
+        seed = config.disco_scheduler_seed
         self.rng = random.Random(seed) if seed else random.Random()
         self.jobs: dict[str, JobEntry] = {}
         self.runtime = {"max_failure_rate": 100, "accept_new_jobs": 1}
@@ -108,7 +108,7 @@ class Master:
                 await self.store.save_job(record)
             entry.finished.set()
         if self._resumed:
-            self._resume_deadline = time.time() + self.settings.get_float("DISCO_NODE_TIMEOUT")
+            self._resume_deadline = time.time() + self.config.disco_node_timeout
 
     async def _resume(self, entry: JobEntry) -> bool:
         """Rebuild an active job's coordinator from the store and queue its unfinished tasks."""
@@ -139,7 +139,7 @@ class Master:
     def start_resumed(self) -> None:
         """Carry out the resumed jobs' first actions (once the event loop serves requests)."""
         now = time.time()
-        grace = self.settings.get_float("DISCO_NODE_TIMEOUT")
+        grace = self.config.disco_node_timeout
         pending, self._pending_resume = self._pending_resume, []
         for entry in pending:
             self.apply(entry, entry.coordinator.resume(now, grace))
@@ -228,10 +228,10 @@ class Master:
         path = url.split("://", 1)[1].split("/", 1)[1] if "/" in url.split("://", 1)[1] else ""
         try:
             if co_located(host, self.cluster.master_host) and path.startswith("disco/"):
-                local = os.path.join(self.settings.get_path("DISCO_DATA"), path[len("disco/"):])
+                local = os.path.join(self.config.disco_data, path[len("disco/"):])
                 return await asyncio.to_thread(_read_text, local)
-            async with httpauth.client_session(self.settings) as http:
-                async with http.get(f"{tls.scheme(self.settings)}://{host}:{self.cluster.port}/"
+            async with httpauth.client_session(self.config) as http:
+                async with http.get(f"{tls.scheme(self.config)}://{host}:{self.cluster.port}/"
                                     f"{path}") as response:
                     response.raise_for_status()
                     return await response.text()
@@ -239,20 +239,18 @@ class Master:
             raise JobPackError(f"cannot read input index {url}: {exc}") from None
 
     def _retry_policy(self) -> RetryPolicy:
-        s = self.settings
+        c = self.config
         return RetryPolicy(
-            s.get_float("DISCO_RETRY_SLEEP_UNIT"),
-            s.get_float("DISCO_RETRY_SLEEP_MAX"),
-            s.get_float("DISCO_RETRY_SLEEP_RANDOM"),
+            c.disco_retry_sleep_unit,
+            c.disco_retry_sleep_max,
+            c.disco_retry_sleep_random,
             self.runtime["max_failure_rate"],
         )
 
     def _speculation_policy(self) -> SpeculationPolicy:
-        s = self.settings
-        return SpeculationPolicy(s.get_bool("DISCO_SPECULATIVE"),
-                                 s.get_float("DISCO_SPECULATIVE_QUANTILE"),
-                                 s.get_float("DISCO_SPECULATIVE_MULTIPLIER"),
-                                 s.get_float("DISCO_SPECULATIVE_MIN_RUNTIME"))
+        c = self.config
+        return SpeculationPolicy(c.disco_speculative, c.disco_speculative_quantile,
+                                 c.disco_speculative_multiplier, c.disco_speculative_min_runtime)
 
     def set_runtime(self, values: dict[str, int]) -> None:
         self.runtime.update(values)

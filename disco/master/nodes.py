@@ -76,12 +76,12 @@ class Node:
 class Cluster:
     """Registry of configured nodes (the ``cluster`` of the DDFS mount point)."""
 
-    def __init__(self, settings: Any) -> None:
-        self.settings = settings
-        self.master_host = settings.get_str("DISCO_MASTER_HOST")
-        self.port = settings.get_int("DISCO_PORT")
-        self.put_port = settings.get_int("DDFS_PUT_PORT")
-        self.ddfs_root = settings.get_path("DDFS_DATA")
+    def __init__(self, config: Any) -> None:
+        self.master_host = config.disco_master_host
+        self.port = config.disco_port
+        self.put_port = config.ddfs_put_port
+        self.ddfs_root = config.ddfs_data
+        self.scheme = tls.scheme(config)
         self._nodes: dict[str, Node] = {}
 
     def nodes(self) -> list[Node]:
@@ -110,9 +110,8 @@ class Cluster:
         for host, workers in hosts.items():
             node = self._nodes.get(host)
             if node is None:
-                scheme = tls.scheme(self.settings)
-                node = Node(host, workers, f"{scheme}://{host}:{self.port}",
-                            f"{scheme}://{host}:{self.put_port}", self.ddfs_data_for(host))
+                node = Node(host, workers, f"{self.scheme}://{host}:{self.port}",
+                            f"{self.scheme}://{host}:{self.put_port}", self.ddfs_data_for(host))
                 self._nodes[host] = node
                 added.append(host)
             node.max_workers = workers
@@ -195,13 +194,17 @@ def _write_pid(path: str, pid: int) -> None:
 class NodeProcesses:
     """Starts, restarts and stops the node processes of configured hosts."""
 
-    def __init__(self, settings: Any, cluster: Cluster, master_url: str) -> None:
+    def __init__(self, config: Any, cluster: Cluster, master_url: str, settings: Any) -> None:
+        """`config`: the master's typed Config; `settings`: its DiscoSettings, used only to hand
+        settings on as strings (a local node's environment, an ssh node's ``K=V``)."""
         self.settings = settings
         self.cluster = cluster
         self.master_url = master_url
-        self.restart_delay = settings.get_float("DISCO_NODE_RESTART_DELAY")
-        self.log_dir = settings.get_path("DISCO_LOG_DIR")
-        self.pid_dir = settings.get_path("DISCO_PID_DIR")
+        self.restart_delay = config.disco_node_restart_delay
+        self.log_dir = config.disco_log_dir
+        self.pid_dir = config.disco_pid_dir
+        self.node_python = config.disco_node_python or sys.executable
+        self.ssh_options = shlex.split(config.disco_ssh_options)
         self._watchers: dict[str, asyncio.Task] = {}
         self._procs: dict[str, asyncio.subprocess.Process] = {}
         self._adopted: dict[str, int] = {}
@@ -235,13 +238,11 @@ class NodeProcesses:
 
     def ssh_command(self, host: str, action: str) -> list[str]:
         """``ssh HOST env K=V... PYTHON -m disco.node.remote ACTION ...`` (module docstring)."""
-        python = self.settings.get_str("DISCO_NODE_PYTHON") or sys.executable
-        remote = ["env", *remote_settings(self.settings), python, "-m", "disco.node.remote",
-                  action, "--host", host]
+        remote = ["env", *remote_settings(self.settings), self.node_python, "-m",
+                  "disco.node.remote", action, "--host", host]
         if action == "start":
             remote += ["--master", self.master_url]
-        options = shlex.split(self.settings.get_str("DISCO_SSH_OPTIONS") or "")
-        return ["ssh", "-o", "BatchMode=yes", *options, host, shlex.join(remote)]
+        return ["ssh", "-o", "BatchMode=yes", *self.ssh_options, host, shlex.join(remote)]
 
     def environment(self, host: str) -> dict[str, str]:
         env = dict(os.environ)

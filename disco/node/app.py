@@ -5,6 +5,10 @@
 for a node co-located with the master, whose files the master serves) and
 `HOST:DDFS_PUT_PORT` (DDFS uploads, mounted by `disco.ddfs_server.node.setup`), keeps the
 websocket link to the master, and runs one `TaskRunner` per `run_task`.
+
+Settings: `Node` builds the typed, frozen Config (`disco.settings_table.typed`) once and hands
+it (or the few values they need) to its parts; the DiscoSettings stays for the DDFS client only
+(`disco.ddfs.DDFS`, a client library that reads settings by name).
 """
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ from disco.node import workeruser
 from disco.node.tempgc import TempGC
 from disco.protocol import cluster
 from disco.serving import serve_file
-from disco.settings_table import value_of
+from disco.settings_table import config_of
 
 log = logging.getLogger(__name__)
 
@@ -49,28 +53,30 @@ class Node:
     """One node: HTTP servers, the master link and the running tasks."""
 
     def __init__(self, settings: Any, host: str, master_url: str,
-                 launcher: Launcher | None = None) -> None:
+                 launcher: Launcher | None = None, node_config: Any = None) -> None:
+        """`settings`: a DiscoSettings; `node_config` its typed Config if the caller built it."""
+        # settings: only for the DDFS client (save_results uploads, temp GC), which reads names
         self.settings, self.host, self.master_url = settings, host, master_url
-        self.disco_data = settings.get_path("DISCO_DATA")
-        self.ddfs_data = settings.get_path("DDFS_DATA")
-        self.config = SupervisorConfig.from_settings(settings)
-        self.secret = auth.load_secret(settings)
-        users = workeruser.from_settings(settings)
+        config = self.node_config = node_config or config_of(settings)
+        self.disco_data = config.disco_data
+        self.ddfs_data = config.ddfs_data
+        self.config = SupervisorConfig.from_config(config)
+        self.secret = auth.load_secret(config)
+        users = workeruser.from_config(config)
         # workers as another user are exec'd: a zygote would run job code as the node's user
         self.launcher = launcher or (ExecLauncher(users) if users else ForkLauncher(
-            ExecLauncher(), zygote_idle=_zygote_idle(settings)))
+            ExecLauncher(), zygote_idle=config.disco_node_zygote_idle))
         self.base_env = worker_base_env(cluster={
-            "DISCO_MASTER": master_url, "DISCO_PORT": str(settings.get_int("DISCO_PORT")),
-            "DDFS_PUT_PORT": str(settings.get_int("DDFS_PUT_PORT")),
+            "DISCO_MASTER": master_url, "DISCO_PORT": str(config.disco_port),
+            "DDFS_PUT_PORT": str(config.ddfs_put_port),
             "DISCO_DATA": self.disco_data, "DDFS_DATA": self.ddfs_data,
-            **_tls_env(settings), **counters.GRANT})
-        self.jobhomes = JobHomes(self.disco_data, host,
-                                 jobpack_max=settings.get_int("DISCO_JOBPACK_MAX"),
-                                 session=lambda: httpauth.client_session(settings))
+            **_tls_env(config), **counters.GRANT})
+        self.jobhomes = JobHomes(self.disco_data, host, jobpack_max=config.disco_jobpack_max,
+                                 session=lambda: httpauth.client_session(config))
         self.runners: dict[TaskKey, TaskRunner] = {}
         #: task_done reports the master has not acknowledged as stored (re-sent on connect)
         self.unacked: dict[TaskKey, dict] = {}
-        self.unacked_max = settings.get_int("DISCO_NODE_UNACKED_MAX")
+        self.unacked_max = config.disco_node_unacked_max
         self.max_workers = 0
         self.co_located = False
         self._runs: set[asyncio.Task] = set()
@@ -78,17 +84,17 @@ class Node:
         self._link_task: asyncio.Task | None = None
         self._ddfs = None  # DDFS client for save_results uploads, made on first use
         self.metrics = NodeMetrics(host)
-        self.tempgc = TempGC(settings, host, master_url, self.disco_data,
+        self.tempgc = TempGC(config, host, master_url, self.disco_data,
                              lambda: ddfs_client(master_url, settings))
         self._tempgc_task: asyncio.Task | None = None
-        heartbeat = settings.get_float("DISCO_NODE_HEARTBEAT")
+        heartbeat = config.disco_node_heartbeat
         self.link = MasterLink(master_url, host, heartbeat=heartbeat,
-                               timeout=settings.get_float("DISCO_NODE_TIMEOUT"),
+                               timeout=config.disco_node_timeout,
                                retry_max=heartbeat, on_message=self.handle,
                                on_connect=self._on_connect, on_disconnect=self._on_disconnect,
                                disk_usage=self.disk_usage, running=self.running,
                                reports=lambda: list(self.unacked.values()),
-                               secret=self.secret, ssl=_client_ssl(settings))
+                               secret=self.secret, ssl=_client_ssl(config))
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -98,18 +104,18 @@ class Node:
         self.co_located = await is_co_located(self.host, self.master_url)
         get_app = None if self.co_located else self._get_app()
         put_app = web.Application(client_max_size=0)
-        ddfs_node.setup(get_app, put_app, self.settings, self.host, self.ddfs_data)
+        ddfs_node.setup(get_app, put_app, self.node_config, self.host, self.ddfs_data)
         for app in (get_app, put_app):
             if app is not None:
                 add_metrics_route(app, self.render_metrics)
         # the data server's files may be public reads (DISCO_PUBLIC_READS); uploads never
         if get_app is not None:
-            httpauth.setup(get_app, self.settings)
-        httpauth.setup(put_app, self.settings, data_routes=())
+            httpauth.setup(get_app, self.node_config)
+        httpauth.setup(put_app, self.node_config, data_routes=())
         if get_app is not None:
             self._add_file_routes(get_app)
-            await self._bind(get_app, self.settings.get_int("DISCO_PORT"))
-        await self._bind(put_app, self.settings.get_int("DDFS_PUT_PORT"))
+            await self._bind(get_app, self.node_config.disco_port)
+        await self._bind(put_app, self.node_config.ddfs_put_port)
         self._link_task = asyncio.create_task(self.link.run())
         self._tempgc_task = asyncio.create_task(self.tempgc.run(), name="temp-gc")
         log.info("node %s started (co-located with master: %s)", self.host, self.co_located)
@@ -148,12 +154,12 @@ class Node:
             app.router.add_get("/ddfs/{path:.+}", ddfs_file)
 
     async def _bind(self, app: web.Application, port: int) -> None:
-        runner = serverlimits.runner(app, self.settings, f"node {self.host}:{port}",
+        runner = serverlimits.runner(app, self.node_config, f"node {self.host}:{port}",
                                      access_log=None)
         await runner.setup()
         self._web_runners.append(runner)
         await web.TCPSite(runner, self.host, port, reuse_address=True,
-                          ssl_context=tls.server_context(self.settings)).start()
+                          ssl_context=tls.server_context(self.node_config)).start()
 
     # ---- the link -----------------------------------------------------------------------
 
@@ -270,8 +276,8 @@ class Node:
         return TaskInfo(job=job, task=message["task"], attempt=message["attempt"],
                         stage=message["stage"], grouping=message["grouping"],
                         group=message["group"], host=self.host, master=self.master_url,
-                        disco_port=self.settings.get_int("DISCO_PORT"),
-                        put_port=self.settings.get_int("DDFS_PUT_PORT"),
+                        disco_port=self.node_config.disco_port,
+                        put_port=self.node_config.ddfs_put_port,
                         ddfs_data=self.ddfs_data, disco_data=self.disco_data,
                         jobfile=os.path.join(self.jobhomes.path(job), "jobfile"))
 
@@ -305,20 +311,14 @@ class Node:
             run.add_done_callback(lambda _run: users.forget(path))
 
 
-def _tls_env(settings: Any) -> dict[str, str]:
+def _tls_env(config: Any) -> dict[str, str]:
     """The CA bundle workers need to verify the cluster's HTTPS servers (not a secret)."""
-    ca = settings.get("DISCO_TLS_CA")
+    ca = config.disco_tls_ca
     return {"DISCO_TLS_CA": str(ca)} if ca else {}
 
 
-def _client_ssl(settings: Any):
-    return tls.client_context(settings) if tls.enabled(settings) or settings.get(
-        "DISCO_TLS_CA") else None
-
-
-def _zygote_idle(settings: Any) -> float:
-    """`DISCO_NODE_ZYGOTE_IDLE`: seconds a job's zygote outlives its last task (0: none)."""
-    return value_of(settings, "DISCO_NODE_ZYGOTE_IDLE")
+def _client_ssl(config: Any):
+    return tls.client_context(config) if tls.enabled(config) or config.disco_tls_ca else None
 
 
 def _key(message: dict) -> TaskKey:
@@ -333,9 +333,9 @@ async def is_co_located(host: str, master_url: str) -> bool:
 
 # ---- process entry point -----------------------------------------------------------------
 
-async def serve(settings: Any, host: str, master_url: str) -> None:
-    """Run a node until SIGTERM/SIGINT."""
-    node = Node(settings, host, master_url)
+async def serve(settings: Any, host: str, master_url: str, node_config: Any = None) -> None:
+    """Run a node until SIGTERM/SIGINT (`node_config`: as for `Node`)."""
+    node = Node(settings, host, master_url, node_config=node_config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -349,13 +349,14 @@ async def serve(settings: Any, host: str, master_url: str) -> None:
 
 def main(settings: Any, host: str, master_url: str) -> None:
     """`disco node`: run the node for `host`, blocking until SIGTERM."""
-    _log_to_file(settings, host)
-    pid_file = os.path.join(settings.get_path("DISCO_PID_DIR"), f"node-{host}.pid")
+    config = config_of(settings)
+    _log_to_file(config, host)
+    pid_file = os.path.join(config.disco_pid_dir, f"node-{host}.pid")
     os.makedirs(os.path.dirname(pid_file), exist_ok=True)
     with open(pid_file, "w", encoding="utf-8") as f:
         f.write(f"{os.getpid()}\n")
     try:
-        asyncio.run(serve(settings, host, master_url))
+        asyncio.run(serve(settings, host, master_url, node_config=config))
     finally:
         try:
             os.unlink(pid_file)
@@ -363,15 +364,15 @@ def main(settings: Any, host: str, master_url: str) -> None:
             pass
 
 
-def _log_to_file(settings: Any, host: str) -> None:
+def _log_to_file(config: Any, host: str) -> None:
     """Daemon log `DISCO_LOG_DIR/node-<host>.log` (unless the CLI already set up logging)."""
     root = logging.getLogger()
     if root.handlers:
         return
-    log_dir = settings.get_path("DISCO_LOG_DIR")
+    log_dir = config.disco_log_dir
     os.makedirs(log_dir, exist_ok=True)
     handler = logging.FileHandler(os.path.join(log_dir, f"node-{host}.log"))
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if settings.get_str("DISCO_DEBUG") not in ("off", "") else
+    root.setLevel(logging.DEBUG if config.disco_debug not in ("off", "") else
                   logging.INFO)

@@ -76,13 +76,14 @@ class SupervisorConfig:
     reuse_idle: float = 10.0           # DISCO_WORKER_REUSE_IDLE: s a parked worker waits
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "SupervisorConfig":
-        return cls(start_timeout=settings.get_float("DISCO_WORKER_START_TIMEOUT"),
-                   message_timeout=settings.get_float("DISCO_WORKER_MESSAGE_TIMEOUT"),
-                   msg_rate_slow=settings.get_int("DISCO_MSG_RATE_SLOW"),
-                   msg_rate_max=settings.get_int("DISCO_MSG_RATE_MAX"),
-                   worker_reuse=settings.get_bool("DISCO_WORKER_REUSE"),
-                   reuse_idle=settings.get_float("DISCO_WORKER_REUSE_IDLE"))
+    def from_config(cls, config: Any) -> "SupervisorConfig":
+        """The worker-protocol knobs of the node's typed Config (disco.settings_table)."""
+        return cls(start_timeout=config.disco_worker_start_timeout,
+                   message_timeout=config.disco_worker_message_timeout,
+                   msg_rate_slow=config.disco_msg_rate_slow,
+                   msg_rate_max=config.disco_msg_rate_max,
+                   worker_reuse=config.disco_worker_reuse,
+                   reuse_idle=config.disco_worker_reuse_idle)
 
 
 class WorkerProcess(Protocol):

@@ -27,7 +27,6 @@ import aiohttp
 from disco import httpauth
 from disco.ddfs import DDFS
 from disco.error import CommError
-from disco.settings_table import value_of
 from disco.urls import hexhash
 
 log = logging.getLogger(__name__)
@@ -72,16 +71,17 @@ def is_expired(job: str, path: str, purged: set[str], gc_after: float, now: floa
 class TempGC:
     """One node's temp GC loop (:meth:`run`) and single passes (:meth:`run_once`)."""
 
-    def __init__(self, settings: Any, host: str, master_url: str, disco_data: str,
+    def __init__(self, config: Any, host: str, master_url: str, disco_data: str,
                  ddfs_factory: Callable[[], DDFS]) -> None:
+        """`config`: the node's typed Config (disco.settings_table)."""
         self.host = host
         self.root = os.path.join(disco_data, host)
         self.jobs_url = master_url.rstrip("/") + JOBS_PATH
-        self.settings = settings
-        self.interval = settings.get_float("DATA_GC_INTERVAL") * 3600
-        self.gc_after = settings.get_float("DISCO_GC_AFTER")
-        self.pause = value_of(settings, "DISCO_TEMP_GC_PAUSE")
-        self.timeout = settings.get_float("DISCO_NODE_TIMEOUT")
+        self.config = config
+        self.interval = config.data_gc_interval * 3600
+        self.gc_after = config.disco_gc_after
+        self.pause = config.disco_temp_gc_pause
+        self.timeout = config.disco_node_timeout
         self._ddfs_factory = ddfs_factory
         self._ddfs: DDFS | None = None
 
@@ -113,7 +113,7 @@ class TempGC:
     async def fetch_jobs(self) -> tuple[set[str], set[str]]:
         """Active and recently purged job names, from the master."""
         timeout = aiohttp.ClientTimeout(total=self.timeout)
-        async with httpauth.client_session(self.settings, timeout=timeout) as http, \
+        async with httpauth.client_session(self.config, timeout=timeout) as http, \
                 http.get(self.jobs_url) as resp:
             resp.raise_for_status()
             body = await resp.json(content_type=None)

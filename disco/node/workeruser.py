@@ -107,9 +107,10 @@ def _give_tree(home: str, uid: int, gid: int) -> None:
     os.chmod(home, 0o700)
 
 
-def from_settings(settings: Any) -> WorkerUsers | None:
-    """The node's worker users, or None to run workers as the node's own user."""
-    name = settings.get_str("DISCO_WORKER_USER")
+def from_config(config: Any) -> WorkerUsers | None:
+    """The node's worker users (from its typed Config), or None to run workers as the node's
+    own user."""
+    name = config.disco_worker_user
     if not name:
         return None
     if os.geteuid() != 0:
@@ -119,7 +120,7 @@ def from_settings(settings: Any) -> WorkerUsers | None:
     base = lookup(name)
     if base.uid == 0:
         raise WorkerUserError("DISCO_WORKER_USER must name an unprivileged user, not root")
-    return WorkerUsers(base, parse_uids(settings.get_str("DISCO_WORKER_UIDS")))
+    return WorkerUsers(base, parse_uids(config.disco_worker_uids))
 
 
 def lookup(name: str) -> Identity:

@@ -131,7 +131,7 @@ def test_task_rows_are_built_once_per_flush_and_slots_refilled_at_once(tmp_path)
 
     async def scenario():
         settings = DiscoSettings({"DISCO_ROOT": str(tmp_path), "DISCO_HOME": str(tmp_path),
-                                  "DISCO_MASTER_HOST": "localhost"})
+                                  "DISCO_MASTER_HOST": "localhost"}).typed()
         nodes = Cluster(settings)
         nodes.apply_table({"localhost": 1}, [], [])
         node = nodes.node("localhost")

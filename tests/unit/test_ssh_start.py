@@ -15,7 +15,8 @@ pytestmark = pytest.mark.timeout(10)
 
 def processes(**settings) -> NodeProcesses:
     values = DiscoSettings(DISCO_PORT=9100, DDFS_PUT_PORT=9101, **settings)
-    return NodeProcesses(values, Cluster(values), "http://master:9100")
+    config = values.typed()
+    return NodeProcesses(config, Cluster(config), "http://master:9100", values)
 
 
 def test_a_remote_host_is_started_over_ssh_with_the_cluster_settings():
