@@ -182,7 +182,11 @@ async def _receive(master: Master, host: str, ws: web.WebSocketResponse) -> None
         except link.LinkProtocolError as exc:
             log.warning("node %s sent a bad message: %s", host, exc)
             continue
-        master.node_message(host, decoded)
+        items, problems = link.unbatch(decoded)
+        for problem in problems:
+            log.warning("node %s sent a bad message in a batch: %s", host, problem)
+        for item in items:
+            master.node_message(host, item)
 
 
 async def _drop(master: Master, node) -> None:

@@ -44,6 +44,8 @@ class ForkedWorker:
     def __init__(self, pid: int, stdin_fd: int, output_fd: int) -> None:
         self.pid, self.stdin_fd, self.output_fd = pid, stdin_fd, output_fd
         self.returncode: int | None = None
+        #: the supervisor's `WorkerPipes` of a parked worker (they own the fds then)
+        self.pipes: Any = None
         self._waiters: list[asyncio.Future] = []
 
     def exited(self, status: int) -> None:
@@ -285,6 +287,10 @@ class ForkLauncher:
         loop = asyncio.get_running_loop()
         timer = loop.call_later(idle, self._expire, key, worker)
         self._idle.setdefault(key, []).append((worker, timer))
+        if worker.pipes is not None:
+            # a parked worker has nothing to say: output or EOF means it is no use any more
+            worker.pipes.rebind(lambda _data: self._expire(key, worker),
+                                lambda: self._expire(key, worker))
         return True
 
     def take_idle(self, key: Any) -> ForkedWorker | None:
@@ -303,11 +309,15 @@ class ForkLauncher:
         return None
 
     def _expire(self, key: Any, worker: ForkedWorker) -> None:
+        """End a parked worker (idle too long, or it wrote or closed its output)."""
         parked = self._idle.get(key, [])
-        for index, (candidate, _timer) in enumerate(parked):
+        for index, (candidate, timer) in enumerate(parked):
             if candidate is worker:
                 del parked[index]
+                timer.cancel()
                 break
+        else:
+            return  # taken for a task (or ended) already
         if not parked:
             self._idle.pop(key, None)
         _end_parked(worker)
@@ -347,6 +357,9 @@ def _end_parked(worker: ForkedWorker) -> None:
     """Stop a parked worker: SIGKILL its session and close the node's ends of its pipes
     (its exit is reported by the fork server as any other)."""
     kill_process_group(worker.pid)
+    if worker.pipes is not None:
+        worker.pipes.close()
+        return
     for fd in (worker.stdin_fd, worker.output_fd):
         try:
             os.close(fd)

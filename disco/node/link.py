@@ -21,6 +21,10 @@ from disco.error import DiscoError
 
 log = logging.getLogger(__name__)
 
+#: seconds an event waits for a report to share its frame (the master writes its event
+#: logs every DISCO_EVENTS_FLUSH_INTERVAL seconds anyway)
+EVENT_DELAY = 0.05
+
 Handler = Callable[[dict], Awaitable[None] | None]
 
 
@@ -44,6 +48,11 @@ class MasterLink:
                                                                    on_disconnect)
         self._disk_usage, self._running, self._reports = disk_usage, running, reports
         self._outbox: asyncio.Queue[dict] | None = None
+        #: the master reads `batch` frames (its welcome said so): events then wait for
+        #: the next report, or `EVENT_DELAY`, and go with it in one frame
+        self._batching = False
+        self._events: list[dict] = []
+        self._events_timer: asyncio.TimerHandle | None = None
         self.connected = asyncio.Event()
         #: the cluster secret: with one, master and node prove they know it (docs/security.md)
         self.secret = secret
@@ -55,7 +64,24 @@ class MasterLink:
         if self._outbox is None:
             log.debug("link down: dropping %s", message.get("op"))
             return
+        if self._batching and message["op"] == cluster.EVENT:
+            self._events.append(message)
+            if self._events_timer is None:
+                self._events_timer = asyncio.get_running_loop().call_later(
+                    EVENT_DELAY, self._flush_events)
+            return
+        self._flush_events()
         self._outbox.put_nowait(message)
+
+    def _flush_events(self) -> None:
+        """Queue the held events (before whatever is sent next: the order is kept)."""
+        if self._events_timer is not None:
+            self._events_timer.cancel()
+            self._events_timer = None
+        if self._outbox is not None:
+            for message in self._events:
+                self._outbox.put_nowait(message)
+        self._events.clear()
 
     async def run(self) -> None:
         """Connect, serve, reconnect; returns only when cancelled."""
@@ -91,6 +117,7 @@ class MasterLink:
             welcome = await self._welcome(ws, nonce)
             log.info("connected to master %s as %s", self.url, self.host)
             self._outbox = asyncio.Queue()
+            self._batching = welcome.get("batch") is True
             self._on_connect(welcome)
             self.connected.set()
             tasks = [asyncio.create_task(self._sender(ws, self._outbox)),
@@ -100,6 +127,7 @@ class MasterLink:
             finally:
                 self.connected.clear()
                 self._outbox = None
+                self._flush_events()  # dropped: the link is down
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
@@ -148,8 +176,14 @@ class MasterLink:
                 log.exception("handling %s from master failed", decoded.get("op"))
 
     async def _sender(self, ws: aiohttp.ClientWebSocketResponse, outbox: asyncio.Queue) -> None:
+        """Write the outbox in order; with batching, what queued meanwhile is one frame."""
         while True:
             message = await outbox.get()
+            if self._batching and not outbox.empty():
+                messages = [message]
+                while not outbox.empty():
+                    messages.append(outbox.get_nowait())
+                message = cluster.batch(messages)
             await ws.send_str(json.dumps(message, separators=(",", ":")))
 
     async def _heartbeats(self) -> None:

@@ -39,6 +39,37 @@ def label_sizes(outputs: Iterable[Output]) -> list[list[int]]:
     return [[label, size] for label, size in sorted(sizes.items())]
 
 
+#: index directories known to exist (one `.disco` per job home: no mkdir attempt per task)
+_index_dirs: set[str] = set()
+
+
+def write_index(directory: str, name: str, text: str) -> None:
+    """Write one index file with a single create and write.
+
+    Not written as ``.partial`` and renamed: nobody knows the file's name before the node
+    reports it in ``task_done``, which it sends after this returns (the rename and a text
+    file object cost 0.03-0.17 ms per task on ext4, of the node's ~1.3 ms). No fsync: a
+    node crash loses the task's outputs anyway and the master reruns it."""
+    path = os.path.join(directory, name)
+    if directory not in _index_dirs:
+        os.makedirs(directory, exist_ok=True)
+        if len(_index_dirs) >= 1024:  # old jobs' homes: forget them, rather than grow
+            _index_dirs.clear()
+        _index_dirs.add(directory)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    except FileNotFoundError:  # the job home was purged and is being made again
+        _index_dirs.discard(directory)
+        os.makedirs(directory, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        data = text.encode("utf-8")
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
+
+
 def write_results(jobhome: str, host: str, job: str, stage: str, task: int,
                   outputs: list[Output]) -> list[list[Any]]:
     """Write the index file (if there are local outputs) and return the task's results."""
@@ -46,15 +77,7 @@ def write_results(jobhome: str, host: str, job: str, stage: str, task: int,
     results: list[list[Any]] = []
     if local:
         name = f"{stage}-{task}-{time.time_ns() // 1000}.results"
-        directory = os.path.join(jobhome, ".disco")
-        os.makedirs(directory, exist_ok=True)
-        target = os.path.join(directory, name)
-        partial = target + ".partial"
-        # written whole then renamed, so a reader never sees half an index; no fsync: a node
-        # crash loses the task's outputs anyway and the master reruns it
-        with open(partial, "w", encoding="utf-8") as f:
-            f.write(index_lines(host, job, local))
-        os.replace(partial, target)
+        write_index(os.path.join(jobhome, ".disco"), name, index_lines(host, job, local))
         url = f"dir://{host}/{job_url_path(host, job)}/.disco/{name}"
         results.append([url, label_sizes(local)])
     results.extend([o.location, [[o.label, o.size]]] for o in outputs if o.is_remote)

@@ -198,6 +198,10 @@ class TaskSession:
             return Stop(KIND_FATAL, f"Invalid message body (type '{name}'): {problem}", warn=True)
         return handler(self, payload)
 
+    def adopt(self, pid: int) -> None:
+        """A reused worker got this task's TASK payload with ``NEXT``: it sends no WORKER."""
+        self.worker_pid = pid
+
     def _on_worker(self, payload: dict) -> Reply | Stop:
         self.worker_pid = payload["pid"]
         if payload["version"] != WORKER_VERSION:

@@ -49,10 +49,10 @@ KIND_KILLED = "killed"
 
 #: the replies most worker messages get, encoded once
 _ENCODED_OK = {payload: framing.encode("OK", payload) for payload in ("ok", "pong")}
-#: worker reuse (our Python workers only): the environment variable that offers it, and the
-#: frame that starts a parked worker's next task (it then sends WORKER as a new one would)
+#: worker reuse (our Python workers only): the environment variable that offers it; a
+#: parked worker's next task starts with a ``NEXT`` frame carrying the task's TASK payload
+#: (docs/benchmarks.md "Worker reuse")
 REUSE_VARIABLE = "DISCO_WORKER_REUSE"
-_ENCODED_NEXT = framing.encode("NEXT", "")
 _REUSE_OFF = ("", "0", "false", "off", "no")
 
 Send = Callable[[dict], None]
@@ -194,10 +194,17 @@ class WorkerPipes:
         self._reading = False
 
     def start(self) -> None:
+        if self._reading:  # a reused worker's pipes: still watched since its last task
+            return
         os.set_blocking(self._output_fd, False)
         os.set_blocking(self._stdin_fd, False)
         self._loop.add_reader(self._output_fd, self._read)
         self._reading = True
+
+    def rebind(self, on_data: Callable[[bytes], None], on_end: Callable[[], None]) -> None:
+        """Hand the output to other callbacks, still watched: a worker that is parked
+        and reused keeps one reader registration (an epoll_ctl pair less per task)."""
+        self._on_data, self._on_end = on_data, on_end
 
     def _read(self) -> None:
         try:
@@ -330,6 +337,9 @@ class TaskRunner:
         self._held_timer: asyncio.TimerHandle | None = None
         self._deferred: Any = None
         self._killed = False
+        #: this worker may be parked after DONE (reuse on); `_late`: it wrote after DONE
+        self._reusing = False
+        self._late = False
         self._started = 0.0
         self._last_data = 0.0
         self._exited_at: float | None = None
@@ -383,6 +393,7 @@ class TaskRunner:
             env[REUSE_VARIABLE] = "1"
             process = self._launcher.take_idle(reuse)
         reused = process is not None
+        self._reusing = reuse is not None
         if process is None:
             try:
                 process = await self._launcher.spawn(argv, home.path, env)
@@ -391,7 +402,11 @@ class TaskRunner:
         self._process = process
         log.debug("task %s: worker pid %d %s in %.1f ms", self.key, process.pid,
                   "reused" if reused else "started", (loop.time() - started) * 1000)
-        self._pipes = WorkerPipes(process, self._on_output, self._on_output_end)
+        self._pipes = getattr(process, "pipes", None) if reused else None
+        if self._pipes is None:
+            self._pipes = WorkerPipes(process, self._on_output, self._on_output_end)
+        else:
+            self._pipes.rebind(self._on_output, self._on_output_end)
         outcome: Stop | None = None
         try:
             if self._killed:  # a kill order that arrived while the process was starting
@@ -399,7 +414,7 @@ class TaskRunner:
                 return outcome
             over = self._watch(loop, started)
             if reused:
-                self._pipes.write(_ENCODED_NEXT)
+                self._pipes.write(self._next_frame(process.pid))
             outcome = await over
             if outcome is None:
                 outcome = await self._crashed()
@@ -423,15 +438,22 @@ class TaskRunner:
             return None
         return (home.path, argv[0])
 
+    def _next_frame(self, pid: int) -> bytes:
+        """``NEXT`` with the task's TASK payload: the parked worker starts the task without
+        WORKER and TASK (the node knows its pid), two round trips fewer per reused task."""
+        self.session.adopt(pid)
+        return framing.encode("NEXT", self.info.task_reply())
+
     def _park(self, key: Any) -> bool:
         """After DONE: leave the worker running, waiting for its next task, if nothing of this
         session is left in the pipes. False: stop it as usual."""
         process, pipes = self._process, self._pipes
         assert process is not None and pipes is not None
-        if (self._killed or process.returncode is not None or self._held or pipes.unsent
-                or self._decoder.pending or self._last_words is not None):
+        if (self._killed or self._late or process.returncode is not None or self._held
+                or pipes.unsent or self._decoder.pending or self._last_words is not None):
             return False
-        self._quiet()
+        self._cancel_timers()
+        process.pipes = pipes  # the launcher watches them while the worker is parked
         return self._launcher.park(key, process, self.config.reuse_idle)
 
     def _watch(self, loop: asyncio.AbstractEventLoop, started: float) -> asyncio.Future:
@@ -462,12 +484,30 @@ class TaskRunner:
         over = self._over
         if over is not None and not over.done():
             over.set_result(outcome)
-        self._quiet()
+        if (self._reusing and outcome is not None and outcome.kind == KIND_DONE
+                and self._pipes is not None):
+            # it may be parked: keep its pipe watched, but not by this session any more
+            self._pipes.rebind(self._on_late_output, self._on_late_end)
+            self._cancel_timers()
+        else:
+            self._quiet()
+
+    def _on_late_output(self, _data: bytes) -> None:
+        """The worker wrote after DONE: it is not parked (`_park`)."""
+        self._late = True
+        if self._pipes is not None:
+            self._pipes.stop_reading()
+
+    def _on_late_end(self) -> None:
+        self._late = True
 
     def _quiet(self) -> None:
         """No more output handling, deadlines or held replies for this worker."""
         if self._pipes is not None:
             self._pipes.stop_reading()
+        self._cancel_timers()
+
+    def _cancel_timers(self) -> None:
         for timer in (self._timer, self._held_timer):
             if timer is not None:
                 timer.cancel()

@@ -22,6 +22,9 @@ EVENT = "event"
 TASK_DONE = "task_done"
 TASK_FAILED = "task_failed"
 INPUT_FAILED = "input_failed"
+#: several node -> master messages in one frame, in the order they were sent (the node
+#: batches only when the master's welcome says ``"batch": true``)
+BATCH = "batch"
 
 # master -> node
 WELCOME = "welcome"
@@ -50,6 +53,7 @@ FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     TASK_DONE: {"job": str, "task": int, "attempt": int, "results": list},
     TASK_FAILED: {"job": str, "task": int, "attempt": int, "kind": str, "message": str},
     INPUT_FAILED: {"job": str, "task": int, "attempt": int, "input": int, "urls": list},
+    BATCH: {"messages": list},
     WELCOME: {"max_workers": int},
     REJECT: {"reason": str},
     RUN_TASK: {"job": str, "task": int, "attempt": int, "stage": str, "grouping": str,
@@ -101,6 +105,25 @@ def validate(message: dict[str, Any]) -> None:
         raise LinkProtocolError(f"task_failed kind must be error or fatal, not {message['kind']!r}")
 
 
+def unbatch(message: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The messages a (decoded) frame carries: itself, or a batch's valid items in order;
+    and the problems of the items that are not valid messages (a batch inside a batch
+    is not)."""
+    if message["op"] != BATCH:
+        return [message], []
+    items, problems = [], []
+    for item in message["messages"]:
+        try:
+            if not isinstance(item, dict) or item.get("op") == BATCH:
+                raise LinkProtocolError("a batch item must be a message other than a batch")
+            validate(item)
+        except LinkProtocolError as exc:
+            problems.append(str(exc))
+            continue
+        items.append(item)
+    return items, problems
+
+
 # ---- builders: node -> master -------------------------------------------------------------
 
 def hello(host: str, pid: int, version: str, disk_free: int = 0, disk_used: int = 0,
@@ -145,10 +168,16 @@ def input_failed(job: str, task: int, attempt: int, input_id: int, urls: list) -
             "urls": urls}
 
 
+def batch(messages: list[dict]) -> dict:
+    """One frame for several messages (a task's events and its report travel together)."""
+    return {"op": BATCH, "messages": messages}
+
+
 # ---- builders: master -> node -------------------------------------------------------------
 
-def welcome(max_workers: int) -> dict:
-    return {"op": WELCOME, "max_workers": max_workers}
+def welcome(max_workers: int, takes_batches: bool = True) -> dict:
+    """`takes_batches`: this master reads `batch` frames (a node sends them only then)."""
+    return {"op": WELCOME, "max_workers": max_workers, "batch": takes_batches}
 
 
 def challenge(nonce: str, mac: str) -> dict:

@@ -255,18 +255,25 @@ class Worker(dict):
         # run the same job's next task in this process when the node sends NEXT; each task
         # has its own protocol session, Task, job objects, directory and outputs, only module
         # state (globals, imports, os.environ) carries over
-        while code == 0 and os.environ.get(REUSE_VARIABLE) == '1' and wait_for_next_task():
-            code = cls.run_protocol()
+        while code == 0 and os.environ.get(REUSE_VARIABLE) == '1':
+            offer = wait_for_next_task()
+            if offer is None:
+                break
+            code = cls.run_protocol(offer or None)
         os._exit(code)
 
     @classmethod
-    def run_protocol(cls) -> int:
+    def run_protocol(cls, task_payload: dict | None = None) -> int:
         """WORKER, TASK, run, DONE.  Data/environment/memory errors are sent as
-        ERROR (retried), anything else as FATAL (job killed)."""
+        ERROR (retried), anything else as FATAL (job killed).  `task_payload`: the
+        TASK payload a reused worker got with ``NEXT`` (it then skips WORKER and TASK)."""
         global active_task
         try:
-            cls.send('WORKER', {'pid': os.getpid(), 'version': '1.1'})
-            task = active_task = cls.get_task()
+            if task_payload is None:
+                cls.send('WORKER', {'pid': os.getpid(), 'version': '1.1'})
+                task = active_task = cls.get_task()
+            else:
+                task = active_task = task_from_payload(task_payload)
             counters.reset()
             task.export_settings()
             job, jobargs = task.jobobjs
@@ -325,7 +332,7 @@ class Worker(dict):
 
     @classmethod
     def get_task(cls) -> Any:
-        return Task(**{str(key): value for key, value in cls.send('TASK').items()})
+        return task_from_payload(cls.send('TASK'))
 
     def send_outputs(self) -> None:
         """Close every output and report it with ``OUTPUT [label, path, size]``."""
@@ -353,6 +360,11 @@ class Worker(dict):
             for replicas in replicas_list:
                 copy_replica(replicas, task, target)
         output.closed = True
+
+
+def task_from_payload(payload: dict) -> Task:
+    """The `Task` a TASK payload describes (DISCO.md §2.2)."""
+    return Task(**{str(key): value for key, value in payload.items()})
 
 
 def count_output(output: 'BaseOutput', size: int) -> None:

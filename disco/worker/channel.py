@@ -212,14 +212,23 @@ def request(name: str, payload: Any = '') -> tuple | None:
     return _channel.request(name, payload)
 
 
-def wait_for_next_task() -> bool:
-    """Worker reuse: block until the node starts this worker's next task (``NEXT``);
-    False when the node closed the channel instead (the worker is not wanted any more)."""
+def wait_for_next_task() -> Any:
+    """Worker reuse: block until the node starts this worker's next task (``NEXT``).
+
+    :return: the ``NEXT`` payload -- the next task's ``TASK`` payload (a dict: the worker
+             then skips ``WORKER`` and ``TASK``), or ``''`` (the worker starts its session
+             with ``WORKER``) -- or None when the node closed the channel instead (the worker
+             is not wanted any more)."""
     if _channel is None:
-        return False
-    with _channel.lock:
-        message = read_message(_channel.infile)
-    return message is not None and message[0] == 'NEXT'
+        return None
+    try:
+        with _channel.lock:
+            message = read_message(_channel.infile)
+    except EOFError:
+        return None
+    if message[0] != 'NEXT':
+        return None
+    return message[1]
 
 
 def flush_writers() -> None:

@@ -22,7 +22,9 @@ pytestmark = pytest.mark.timeout(60)
 class FakeMaster:
     """Test double of the master's /internal/node/ws: records messages, lets the test talk."""
 
-    def __init__(self) -> None:
+    def __init__(self, batch: bool = False) -> None:
+        self.batch = batch  # the welcome offers batch frames
+        self.frames: list[dict] = []   # as they arrived (batches not taken apart)
         self.received: list[dict] = []
         self.connections = 0
         self.ws: web.WebSocketResponse | None = None
@@ -51,9 +53,13 @@ class FakeMaster:
         self.ws = ws
         async for message in ws:
             decoded = json.loads(message.data)
-            self.received.append(decoded)
+            self.frames.append(decoded)
+            self.received.extend(decoded["messages"] if decoded["op"] == "batch" else [decoded])
             if decoded["op"] == "hello":
-                await ws.send_json({"op": "welcome", "max_workers": 2})
+                welcome = {"op": "welcome", "max_workers": 2}
+                if self.batch:
+                    welcome["batch"] = True
+                await ws.send_json(welcome)
             self.changed.set()
         return ws
 
@@ -114,6 +120,50 @@ def test_hello_welcome_task_status_and_reconnect(tmp_path):
             # the killed task is not reported: the master reschedules it on its own
             assert not [m for m in master.received
                         if m["op"] in ("task_done", "task_failed") and m["job"] == "job@2"]
+        finally:
+            await node.stop()
+            await runner.cleanup()
+    asyncio.run(go())
+
+
+def test_events_travel_with_the_task_report_in_one_batch(tmp_path):
+    async def go():
+        master = FakeMaster(batch=True)
+        runner = await master.start()
+        node = Node(settings_for(tmp_path), "127.0.0.1", master.url)
+        await node.start()
+        try:
+            await master.wait_for(lambda m: m["op"] == "hello")
+            await master.ws.send_json(run_task_message(master, "job@b", "clean"))
+            await master.wait_for(lambda m: m["op"] == "task_done")
+            frame = next(f for f in master.frames if f["op"] == "batch" and any(
+                m["op"] == "task_done" for m in f["messages"]))
+            ops = [m["op"] for m in frame["messages"]]
+            # the task's events (those of the last EVENT_DELAY at least), then its report
+            assert ops[-1] == "task_done" and set(ops[:-1]) == {"event"}
+            assert frame["messages"][-2]["message"].startswith("DONE: [map:1] Task finished")
+            events = [m["message"] for m in master.received if m["op"] == "event"]
+            assert events.index("MSG: [map:1] hello from map") < len(events) - 1
+        finally:
+            await node.stop()
+            await runner.cleanup()
+    asyncio.run(go())
+
+
+def test_events_alone_are_sent_after_a_short_wait(tmp_path):
+    async def go():
+        master = FakeMaster(batch=True)
+        runner = await master.start()
+        node = Node(settings_for(tmp_path), "127.0.0.1", master.url)
+        await node.start()
+        try:
+            await master.wait_for(lambda m: m["op"] == "hello")
+            await node.link.connected.wait()
+            node.send({"op": "event", "job": "j", "message": "first"})
+            node.send({"op": "event", "job": "j", "message": "second"})
+            await master.wait_for(lambda m: m["op"] == "event" and m["message"] == "second")
+            assert [m["message"] for m in master.received if m["op"] == "event"] == [
+                "first", "second"]
         finally:
             await node.stop()
             await runner.cleanup()

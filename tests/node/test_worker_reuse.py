@@ -83,3 +83,17 @@ def test_parked_workers_end_after_the_idle_time(cluster):
     while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [pid for pid in pids if alive(pid)]
+
+
+def test_a_parked_worker_that_dies_is_not_given_a_task(cluster):
+    import os
+    import signal
+    import time
+    cluster(hosts=HOSTS, workers=2, settings={"DISCO_WORKER_REUSE_IDLE": "30"})
+    first = {pid for _, (pid, _) in run()}
+    for pid in first:  # the parked workers die while they wait for a task
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)  # the node sees their pipes end (it does not poll parked workers)
+    results = run()
+    check_every_task_once(results)
+    assert not {pid for _, (pid, _) in results} & first
