@@ -13,6 +13,10 @@ was spawned):
 
 The first run on a fresh cluster also pays the node's first fork-server start; ``--runs``
 prints each run and the median of every mark.  INPUT defaults to the bench corpus' tiny file.
+
+``--compare NAME=PYTHON[:PYTHONPATH] ...`` (two or more) alternates clients instead, round by
+round on the same cluster (ABAB: a before and an after tree, a regular and an editable
+install), and prints each one's median phases and its fastest whole run.
 """
 from __future__ import annotations
 
@@ -78,6 +82,48 @@ def report(runs: list[dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+PHASES = (("interpreter", None, "first line"), ("import", "first line", "imported"),
+          ("run", "imported", "run returned"), ("cluster", "run returned", "wait returned"),
+          ("results", "wait returned", "results read"), ("exit", "results read", "exit"),
+          ("whole", None, "exit"))
+
+
+def compare(runs: dict[str, list[dict[str, float]]]) -> str:
+    """Median ms of each phase per client, and the fastest whole run."""
+    lines = ["{0:<12} {1}  {2:>8}".format(
+        "client", " ".join("{0:>11}".format(p[0]) for p in PHASES), "min")]
+    for name, marks in runs.items():
+        cells = []
+        for _phase, start, end in PHASES:
+            spans = [m[end] - (m[start] if start else 0.0) for m in marks]
+            cells.append("{0:11.0f}".format(statistics.median(spans) * 1000))
+        fastest = min(m["exit"] for m in marks) * 1000
+        lines.append("{0:<12} {1}  {2:8.0f}".format(name, " ".join(cells), fastest))
+    return "\n".join(lines)
+
+
+def client_variants(specs: list[str]) -> dict[str, tuple[str, dict[str, str]]]:
+    """``NAME=PYTHON[:PYTHONPATH]`` -> name: (python, environment without Disco settings)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DISCO_", "DDFS_"))}
+    base.pop("PYTHONPATH", None)
+    variants = {}
+    for spec in specs:
+        name, _, rest = spec.partition("=")
+        python, _, path = rest.partition(":")
+        variants[name] = (python, dict(base, PYTHONPATH=path) if path else dict(base))
+    return variants
+
+
+def run_compared(master: str, inputs: list[str], specs: list[str],
+                 rounds: int) -> dict[str, list[dict[str, float]]]:
+    variants = client_variants(specs)
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, (python, env) in variants.items():
+            runs[name].append(run_once(master, inputs, python, env))
+    return runs
+
+
 def default_input() -> str:
     from bench.corpus import generate
     manifest = generate("quick", log=lambda *a: None)
@@ -91,8 +137,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--master", help="a running cluster (default: start a local one)")
     parser.add_argument("--python", default=sys.executable,
                         help="the interpreter that runs the job script (another venv)")
+    parser.add_argument("--compare", nargs="+", metavar="NAME=PYTHON[:PYTHONPATH]",
+                        help="alternate these clients, --runs rounds (ABAB)")
     args = parser.parse_args(argv)
     inputs = args.inputs or [default_input()]
+    if args.compare:
+        if not args.master:
+            parser.error("--compare needs --master (a cluster of the tree under test)")
+        print(compare(run_compared(args.master, inputs, args.compare, args.runs)))
+        return
     if args.master:
         runs = [run_once(args.master, inputs, args.python) for _ in range(args.runs)]
     else:
