@@ -15,6 +15,8 @@ to the parts below it, which read ``config.disco_port`` and never a setting by n
 """
 from __future__ import annotations
 
+import functools
+
 import os
 import pwd
 import socket
@@ -492,13 +494,23 @@ def _get(config: Any, name: str, default: Any = None) -> Any:
 #: disco.auth, disco.httpauth: they take any settings mapping) take a Config too; code below a
 #: composition root reads attributes (``config.disco_port``), which tests/unit/test_config.py
 #: checks against this table.
-Config = make_dataclass(
-    "Config",
-    [(setting.name.lower(), Any) for setting in SETTINGS],
-    frozen=True,
-    namespace={"__doc__": "Every setting, typed (disco.settings_table.typed builds one).",
-               "__module__": __name__, "__getitem__": _item, "get": _get},
-)
+@functools.cache
+def config_class() -> type:
+    """The :data:`Config` class, made on first use: ``make_dataclass`` of ~110 frozen fields
+    costs ~7 ms, which a job script that never builds a Config should not pay at import."""
+    return make_dataclass(
+        "Config",
+        [(setting.name.lower(), Any) for setting in SETTINGS],
+        frozen=True,
+        namespace={"__doc__": "Every setting, typed (disco.settings_table.typed builds one).",
+                   "__module__": __name__, "__getitem__": _item, "get": _get},
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Config":
+        return config_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def typed(settings: Mapping[str, Any], names: Iterable[str] | None = None) -> Any:
@@ -508,7 +520,7 @@ def typed(settings: Mapping[str, Any], names: Iterable[str] | None = None) -> An
     Built once in a process's composition root; settings other helpers' code adds to the table
     appear here without further change."""
     chosen = set(BY_NAME if names is None else names)
-    return Config(**{setting.name.lower(): (value_of(settings, setting.name)
+    return config_class()(**{setting.name.lower(): (value_of(settings, setting.name)
                                             if setting.name in chosen else None)
                      for setting in SETTINGS})
 
@@ -516,7 +528,7 @@ def typed(settings: Mapping[str, Any], names: Iterable[str] | None = None) -> An
 def config_of(settings: Any) -> Any:
     """``settings`` as a :data:`Config`: itself if it is one, else :func:`typed` of it (a
     DiscoSettings, or a plain dict in tests). For the entry points that accept either."""
-    return settings if isinstance(settings, Config) else typed(settings)
+    return settings if isinstance(settings, config_class()) else typed(settings)
 
 
 # ---- rendering -------------------------------------------------------------------------------
