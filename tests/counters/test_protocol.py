@@ -70,7 +70,6 @@ def foreign_jobpack(inputs: list[str]) -> bytes:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.inprocess
 def test_a_foreign_worker_reports_counters(cluster):
     local = cluster(hosts=HOSTS, workers=2, settings=SETTINGS)
     request = urllib.request.Request(f"{local.master_url}/disco/job/new",
