@@ -1,14 +1,20 @@
-"""Cluster fixtures for the whole test suite (real processes; see disco/testing/cluster.py).
+"""Cluster fixtures for the whole test suite (real masters and nodes; docs/testing.md).
+
+Two tiers: an InProcessCluster (disco/testing/inprocess.py: master and nodes on one event loop
+of this process, workers real subprocesses, its state checked from inside after each test)
+and a LocalCluster (disco/testing/cluster.py: master and node processes).
 
 * `cluster` -- factory (arq style): `cluster(hosts=..., workers=2, settings={...})` starts a
-  fresh LocalCluster in the test's tmp_path and returns it; every cluster started is stopped
-  (and checked for leaked processes) at teardown. Use it for tests that kill nodes or
-  change the configuration.
+  fresh cluster in the test's tmp_path and returns it; every cluster started is checked for
+  its invariants, stopped and checked for leaked processes at teardown. It is in-process,
+  unless the test is marked `process` (it kills or freezes a node or the master, or restarts
+  the master): then a LocalCluster.
 * `shared_cluster` -- one 3-node cluster per pytest(-xdist) worker process, reused by every
-  test that does not break anything.
+  test that does not break anything (processes: see TIER).
 * `single_node_cluster` -- one cluster per worker process in the embedded default shape:
   the master plus one co-located node, both on `localhost`.
 
+After every test on any of them the cluster's invariants are checked (`check_invariants`).
 While a test runs, the environment holds the settings of the cluster it asked for (so
 `DiscoSettings()`, `Job().run()` and `disco` command lines find it). When a test fails,
 the tail of the cluster's master and node logs is printed with its report.
@@ -24,6 +30,11 @@ from disco.testing.inprocess import InProcessCluster
 
 #: Seconds a cluster may take to start (master up and every node connected).
 START_TIMEOUT = 60
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "process: the test's clusters are processes (it kills, "
+                            "freezes or restarts a node or the master; docs/testing.md)")
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
@@ -58,9 +69,7 @@ def cluster(tmp_path, request, monkeypatch):
     """Factory: `cluster(hosts=DEFAULT_HOSTS, workers=2, settings=None, timeout=60)`."""
     started: list[LocalCluster] = []
 
-    # a test marked `inprocess` (it kills nothing) gets the in-process tier
-    kind = (InProcessCluster if request.node.get_closest_marker("inprocess") and TIER != "process"
-            else LocalCluster)
+    kind = cluster_kind(request)
 
     def start(hosts=DEFAULT_HOSTS, workers=2, settings=None, timeout=START_TIMEOUT,
               **kwargs) -> LocalCluster:
@@ -80,11 +89,18 @@ def cluster(tmp_path, request, monkeypatch):
             local.stop()
 
 
-#: DISCO_TEST_TIER: "" (default: tests marked `inprocess` get an in-process cluster, the shared
-#: clusters are processes: measured faster, as the shared clusters' tests and an in-process
-#: cluster contend for one interpreter), "inprocess" (the shared clusters too, with their
-#: invariants checked after each test) or "process" (every cluster a process)
+#: DISCO_TEST_TIER: "" (default: a test's own clusters are in-process unless it is marked
+#: `process`; the shared clusters are processes: measured faster, as the shared clusters'
+#: tests and an in-process cluster would contend for one interpreter), "inprocess" (the shared
+#: clusters too) or "process" (every cluster a process)
 TIER = os.environ.get("DISCO_TEST_TIER", "")
+
+
+def cluster_kind(request) -> type[LocalCluster]:
+    """The tier of a test's own cluster: in-process unless the test is marked `process`."""
+    if TIER == "process" or request.node.get_closest_marker("process"):
+        return LocalCluster
+    return InProcessCluster
 
 
 def start_session_cluster(tmp_path_factory, name: str, **kwargs) -> LocalCluster:
@@ -97,10 +113,9 @@ def start_session_cluster(tmp_path_factory, name: str, **kwargs) -> LocalCluster
 
 
 def check_invariants(local: LocalCluster) -> None:
-    """After each test on an in-process cluster: its master's and nodes' state is consistent
-    (no task both running and done, slot counts match, no orphan workers)."""
-    if isinstance(local, InProcessCluster):
-        local.check_invariants()
+    """After each test: the cluster's state is consistent (no orphan workers, slot counts
+    match; an in-process cluster also: no task both running and done)."""
+    local.check_invariants()
 
 
 def checked(local: LocalCluster) -> LocalCluster:

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from urllib.parse import quote
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -424,6 +425,51 @@ class LocalCluster:
         if leaked and check_leaks:
             raise ClusterError("processes outlived the cluster (killed now):\n"
                                + "\n".join(p.describe() for p in leaked) + "\n" + self.logs())
+
+    # -- invariants (after each test; InProcessCluster looks deeper) -----------------------
+    def check_invariants(self, settle: float = 5.0) -> None:
+        """Raise ClusterError listing every broken invariant the master shows over HTTP: no
+        connected node runs a task of a job that is not active (an orphan worker), and the active
+        jobs run no more tasks than the cluster has workers. A report may be on its way
+        between a node and the master, so the state gets ``settle`` seconds to agree."""
+        if self.process is None or self.process.poll() is not None:
+            return  # no master (stopped, or killed by the test): nothing to ask
+        problems: list[str] = []
+
+        def consistent() -> bool:
+            problems[:] = self._http_invariants()
+            return not problems
+        try:
+            poll_for(consistent, settle, period=0.1)
+        except TimeoutError:
+            raise ClusterError("cluster invariants broken:\n" + "\n".join(problems)) from None
+
+    def _http_invariants(self) -> list[str]:
+        try:
+            nodes = self.nodeinfo()
+            jobs = json.loads(http_get(f"{self.master_url}/disco/ctrl/joblist",
+                                       headers=self.headers, cafile=self.env.get("DISCO_TLS_CA")))
+        except OSError as exc:
+            return [f"the master at {self.master_url} does not answer: {exc}"]
+        active = {name for _start, status, name in jobs if status == "active"}
+        problems = [f"node {host}: orphan worker of {job} (the job is not active)"
+                    for host, node in sorted(nodes.items()) if node.get("connected")
+                    for job in node.get("tasks", []) if job not in active]
+        if all(node.get("connected") for node in nodes.values()):
+            slots = sum(node.get("max_workers", 0) for node in nodes.values())
+            running = {job: self._running_tasks(job) for job in sorted(active)}
+            if sum(running.values()) > slots:
+                problems.append(f"{sum(running.values())} tasks running {running} on "
+                                f"{slots} workers")
+        return problems
+
+    def _running_tasks(self, job: str) -> int:
+        try:
+            info = json.loads(http_get(f"{self.master_url}/disco/ctrl/jobinfo?name={quote(job)}",
+                                       headers=self.headers, cafile=self.env.get("DISCO_TLS_CA")))
+        except OSError:
+            return 0  # the job ended and was purged meanwhile
+        return sum(row[3] for row in info.get("pipeline", []))
 
     # -- diagnostics ---------------------------------------------------------------------
     def logs(self, lines: int = 40) -> str:

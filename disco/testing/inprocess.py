@@ -22,7 +22,7 @@ import threading
 from concurrent.futures import Future
 from typing import Any, Awaitable, Callable
 
-from disco.testing.cluster import ClusterError, LocalCluster, descendants
+from disco.testing.cluster import ClusterError, LocalCluster, ProcessId, descendants
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ class InProcessCluster(LocalCluster):
         self._app: Any = None
         self._runner: Any = None
         self._nodes: dict[str, Any] = {}
+        #: pids of every worker the nodes started (see _watch_spawns)
+        self._workers: set[ProcessId] = set()
 
     # -- the loop --------------------------------------------------------------------------
     def call(self, make: Callable[[], Awaitable[Any]], timeout: float = 60.0) -> Any:
@@ -82,8 +84,25 @@ class InProcessCluster(LocalCluster):
         for host in hosts:
             if host not in self._nodes:
                 node = Node(self._node_settings(host), host, self.master_url)
+                self._watch_spawns(node)
                 await node.start()
                 self._nodes[host] = node
+
+    def _watch_spawns(self, node: Any) -> None:
+        """Remember every worker the node starts, forked or exec'd: an exec'd worker (another
+        DISCO_WORKER_USER, a non-Python worker, a fork server that failed) is a child of this
+        process in its own session, below no fork server, so the tree walk at stop() misses
+        it; its pid, and the processes below it, are checked for leaks as well."""
+        spawn = node.launcher.spawn
+
+        async def remembering_spawn(argv: list[str], cwd: str, env: dict[str, str]) -> Any:
+            process = await spawn(argv, cwd, env)
+            worker = ProcessId.of(process.pid)
+            if worker is not None:  # None: it has already ended
+                self.seen.add(worker)
+                self._workers.add(worker)
+            return process
+        node.launcher.spawn = remembering_spawn
 
     def _node_settings(self, host: str) -> Any:
         """The node's settings, as the master gives a node process (its own DDFS_DATA)."""
@@ -104,10 +123,15 @@ class InProcessCluster(LocalCluster):
         return os.getpid() if host in self._nodes else None
 
     def remember_tree(self) -> None:
-        """Record the processes this cluster's nodes started: their fork servers and everything
-        below them (another in-process cluster of this process has its own)."""
-        for pid in descendants(self._fork_servers()):
+        """Record the processes this cluster's nodes started: their fork servers, the workers
+        they forked or exec'd, and everything below them (another in-process cluster of this
+        process has its own)."""
+        for pid in descendants(self._fork_servers() + self._live_workers()):
             self.remember(pid)
+
+    def _live_workers(self) -> list[int]:
+        self._workers = {worker for worker in self._workers if worker.alive()}
+        return [worker.pid for worker in self._workers]
 
     def _fork_servers(self) -> list[int]:
         pids = []

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.compat.disco054 import disco_lib  # noqa: F401 - fixture
 from tests.compat.suite import SuiteCluster, build_home, tests_dir
 
 

@@ -8,21 +8,14 @@ results are read with Disco's ``result_iterator``, and DDFS is used through Disc
 """
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.compat import suite
+from tests.compat import disco054
 
 pytestmark = [pytest.mark.xdist_group("disco_compat"), pytest.mark.timeout(240)]
-
-#: The two lines Disco's README says to fix for Python 3.8+.
-LINE_FIXES = {"disco/util.py": ("len(object) is 2", "len(object) == 2"),
-              "disco/sysutil.py": ('find_library("libc")', 'find_library("c")')}
 
 WORDCOUNT = '''
 import sys
@@ -67,29 +60,9 @@ print("gone", ddfs.exists("disco:compat:client"))
 '''
 
 
-@pytest.fixture(scope="module")
-def disco_lib(tmp_path_factory) -> Path:
-    tests = suite.tests_dir()
-    source = tests.parent / "lib" if tests else None
-    if source is None or not (source / "disco" / "core.py").is_file():
-        pytest.skip("Disco 0.5.4's client library is not here (../shared/disco-0.5.4/lib)")
-    lib = tmp_path_factory.mktemp("disco-0.5.4") / "lib"
-    shutil.copytree(source, lib, ignore=shutil.ignore_patterns("__pycache__"))
-    for relative, (old, new) in LINE_FIXES.items():
-        path = lib / relative
-        text = path.read_text()
-        assert old in text, f"{relative} no longer has {old!r}"
-        path.write_text(text.replace(old, new))
-    return lib
-
-
 def run_with_disco_lib(disco_suite, lib: Path, script_dir: Path, *args: str):
     _home, cluster, _reports = disco_suite
-    env = cluster.local.client_env()
-    env.update({"PYTHONPATH": f"{lib}:{script_dir}", "PYTHONDONTWRITEBYTECODE": "1",
-                "PYTHONWARNINGS": "ignore"})
-    return subprocess.run([sys.executable, *args], cwd=script_dir, env=env,
-                          capture_output=True, text=True, timeout=200)
+    return disco054.run_with_disco_lib(cluster.local.client_env(), lib, script_dir, *args)
 
 
 def test_disco_client_and_worker_run_a_word_count(disco_suite, disco_lib, tmp_path):

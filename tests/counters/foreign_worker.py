@@ -2,31 +2,9 @@
 """A worker that does not import disco (as one in another language would): it speaks the
 worker protocol itself and, when the node grants it (DISCO_WORKER_COUNTERS=1), reports
 counters with two COUNTERS messages whose values add up (docs/counters.md)."""
-import json
 import os
-import sys
 
-OUT, IN = sys.stderr.buffer, sys.stdin.buffer
-
-
-def field():
-    data = b""
-    while True:
-        c = IN.read(1)
-        if not c:
-            raise SystemExit(5)
-        if c == b" ":
-            return data
-        data += c
-
-
-def call(name, payload=""):
-    body = json.dumps(payload).encode()
-    OUT.write(b"%s %d %s\n" % (name.encode(), len(body), body))
-    OUT.flush()
-    field()
-    length = int(field())
-    return json.loads(IN.read(length + 1)[:-1])
+from worker_protocol import call, done  # shipped beside this file in the job home
 
 
 def main():
@@ -41,8 +19,7 @@ def main():
     with open(path, "w") as f:
         f.write("done\n")
     call("OUTPUT", [0, path, os.path.getsize(path)])
-    OUT.write(b"DONE 2 \"\"\n")
-    OUT.flush()
+    done()
 
 
 main()

@@ -159,6 +159,7 @@ def test_retried_attempts_count_once(cluster, tmp_path):
     assert engine(summary, "map")["records_in"] == 5 * 6
 
 
+@pytest.mark.process
 def test_node_killed_mid_job_counts_exact(cluster, tmp_path):
     """Maps finished on the node (their outputs lost with it: run again) and maps running
     there when it is killed (they counted before they were held: never reported)."""
@@ -186,6 +187,7 @@ def test_node_killed_mid_job_counts_exact(cluster, tmp_path):
     assert engine(summary, "reduce")["records_in"] == maps["records_out"] == expected["good"]
 
 
+@pytest.mark.process
 def test_counters_while_running_survive_master_restart_and_cli(cluster, tmp_path):
     local = cluster(hosts=HOSTS[:1], workers=1, settings=SETTINGS)
     hold = tmp_path / "go"

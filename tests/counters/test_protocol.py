@@ -2,18 +2,16 @@
 disco's Python worker, on a real cluster."""
 from __future__ import annotations
 
-import io
 import json
 import os
 import urllib.request
-import zipfile
 
 import pytest
 
 from disco.node import counters as node_counters
 from disco.node.protocol import KIND_FATAL, MessageThrottle, Reply, Stop, TaskInfo, TaskSession
-from disco.protocol import jobpack
 from tests.counters.test_counters import HOSTS, SETTINGS, get_counters
+from tests.worker_protocol import jobpack_for
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "foreign_worker.py")
 
@@ -57,20 +55,10 @@ def test_too_many_counters_is_refused():
 
 
 def foreign_jobpack(inputs: list[str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        info = zipfile.ZipInfo("foreign_worker.py")
-        info.external_attr = 0o755 << 16
-        with open(WORKER, encoding="utf-8") as f:
-            archive.writestr(info, f.read())
-    jobdict = {"prefix": "Foreign", "worker": "foreign_worker.py", "owner": "test@localhost",
-               "scheduler": {}, "pipeline": [["map", "split"]],
-               "inputs": [[0, 0, [url]] for url in inputs]}
-    return jobpack.pack(jobpack.VERSION2, jobdict, {}, buffer.getvalue(), b"")
+    return jobpack_for(WORKER, "Foreign", [["map", "split"]], inputs)
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.inprocess
 def test_a_foreign_worker_reports_counters(cluster):
     local = cluster(hosts=HOSTS, workers=2, settings=SETTINGS)
     request = urllib.request.Request(f"{local.master_url}/disco/job/new",

@@ -11,20 +11,24 @@ from disco.ddfs import DDFS
 from disco.error import CommError
 from disco.settings import DiscoSettings
 from disco.testing.cluster import LocalCluster, poll_for
+from tests.conftest import cluster_kind
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 
 
 @pytest.fixture
-def cluster(tmp_path):
-    c = LocalCluster(tmp_path / "cluster", hosts=HOSTS,
+def cluster(tmp_path, request):
+    c = cluster_kind(request)(tmp_path / "cluster", hosts=HOSTS,
                      settings={"DDFS_BLOB_REPLICAS": 2, "DDFS_TAG_REPLICAS": 2,
                                "DDFS_NODE_LOSS_GRACE": 600, "DISCO_NODE_RESTART_DELAY": 600})
     c.start(timeout=60)
     c.wait_for_nodes(timeout=60)
     yield c
-    c.stop()
+    try:
+        c.check_invariants()
+    finally:
+        c.stop()
 
 
 def ddfs_for(c: LocalCluster) -> DDFS:
@@ -36,6 +40,7 @@ def wait_gc(ddfs: DDFS) -> None:
     poll_for(lambda: ddfs._json("GET", f"{ddfs.master}/ddfs/ctrl/gc_status") == "", 120)
 
 
+@pytest.mark.process
 def test_replicated_push_survives_kill_and_gc_restores(cluster):
     ddfs = ddfs_for(cluster)
     payloads = {f"blob{i}": os.urandom(200_000 + i) for i in range(8)}

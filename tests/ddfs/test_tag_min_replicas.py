@@ -69,6 +69,7 @@ def test_fewer_failed_nodes_than_the_minimum_are_tolerated(mini):
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.process
 def test_min_replicas_with_real_processes(cluster):
     local = cluster(hosts=HOSTS, workers=1,
                     settings={"DDFS_TAG_MIN_REPLICAS": 2, "DDFS_TAG_REPLICAS": 3,

@@ -79,6 +79,7 @@ def running_hosts(local, name: str) -> set[str]:
         return set()
 
 
+@pytest.mark.process
 def test_compat_killed_node_is_restarted_and_takes_tasks(cluster):
     local = cluster(hosts=HOSTS, workers=2, settings=SETTINGS)
     victim = HOSTS[1]

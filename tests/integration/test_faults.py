@@ -226,6 +226,7 @@ def test_max_failure_rate_ends_the_job(cluster):
 
 # ---- node loss ------------------------------------------------------------------------------
 
+@pytest.mark.process
 def test_node_killed_mid_map(cluster, tmp_path):
     local = start_cluster(cluster)
     started = tmp_path / "started"
@@ -240,6 +241,7 @@ def test_node_killed_mid_map(cluster, tmp_path):
     assert any("Connection lost to the node" in line for line in lines), lines
 
 
+@pytest.mark.process
 def test_node_killed_mid_reduce(cluster, tmp_path):
     local = start_cluster(cluster)
     started = tmp_path / "started"
@@ -347,6 +349,7 @@ def restart_master(local) -> None:
     local.remember_tree()
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("phase", ["map", "reduce"])
 def test_master_restart_resumes_active_job(cluster, tmp_path, phase):
     local = start_cluster(cluster)
@@ -375,6 +378,7 @@ def test_master_restart_resumes_active_job(cluster, tmp_path, phase):
     assert any("resumed" in line.lower() for line in lines), lines
 
 
+@pytest.mark.process
 def test_master_restart_keeps_finished_jobs(cluster):
     local = start_cluster(cluster)
     inputs, expected = word_inputs(3)

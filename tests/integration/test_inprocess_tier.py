@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+import os
+
 from disco.core import Job, result_iterator
-from disco.testing import ClusterError
+from disco.testing import ClusterError, poll_for
 from disco.testing.inprocess import InProcessCluster
+from tests.worker_protocol import jobpack_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -46,6 +49,26 @@ def test_the_invariant_check_sees_a_slot_count_that_differs(local):
 def test_process_kills_belong_to_the_process_tier(local):
     with pytest.raises(ClusterError, match="use LocalCluster"):
         local.kill_node("127.0.0.2")
+
+
+LEAKY_WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "leaky_worker.py")
+
+
+def test_the_leak_check_sees_what_an_execd_worker_left_behind(tmp_path):
+    """An exec'd worker is a child of this process, below no fork server: the cluster still
+    knows its pid (it watches the nodes' launchers), so its escaped child is a leak."""
+    local = InProcessCluster(tmp_path / "cluster", hosts=("127.0.0.2",), workers=1).start()
+    try:
+        name = local.disco.submit(jobpack_for(LEAKY_WORKER, "Leaky", [["map", "split"]],
+                                              ["raw://a"]))
+        poll_for(lambda: any("child started" in str(event)
+                             for _offset, event in local.disco.events(name)), 30,
+                 message="the leaky worker did not start its child")
+    except BaseException:
+        local.stop(check_leaks=False)
+        raise
+    with pytest.raises(ClusterError, match="outlived the cluster"):
+        local.stop(timeout=1)  # the escaped child lives 120 s: no need to wait the default 10 s
 
 
 def _occupy_a_slot(master, host):

@@ -17,7 +17,7 @@ from disco.job import Job
 from disco.testing import poll_for
 from disco.testing.inspect import job_events, job_tasks, result_counts
 
-pytestmark = pytest.mark.timeout(150)
+pytestmark = [pytest.mark.timeout(150), pytest.mark.process]
 
 HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 #: retries and node timeouts shrunk so that each fault costs seconds

@@ -20,7 +20,7 @@ from disco.testing import poll_for
 from disco.testing.inspect import job_events, job_tasks, result_counts
 from disco.testing.cluster import descendants
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.process]
 
 HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 SETTINGS = {"DISCO_NODE_TIMEOUT": 60, "DISCO_NODE_HEARTBEAT": 0.5,

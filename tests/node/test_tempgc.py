@@ -89,6 +89,7 @@ def test_unpurged_job_data_is_kept_until_disco_gc_after_and_active_jobs_never(cl
     assert list(result_iterator(results, ddfs=local.master_url)) == [("slow", 1)]
 
 
+@pytest.mark.process
 def test_purged_job_data_is_collected_by_a_node_that_missed_the_purge(cluster):
     local = cluster(hosts=HOSTS, workers=1,
                     settings={"DATA_GC_INTERVAL": INTERVAL, "DISCO_TEMP_GC_PAUSE": 0,

@@ -9,7 +9,7 @@ from disco.core import Job, result_iterator
 from disco.worker.classic.worker import Params
 from jobs import reuse
 
-pytestmark = [pytest.mark.timeout(120), pytest.mark.inprocess]
+pytestmark = pytest.mark.timeout(120)
 
 HOSTS = ("127.0.0.2",)
 INPUTS = ["raw://t%d" % i for i in range(30)]

@@ -60,9 +60,9 @@ WRONG = {"Authorization": f"Bearer {auth.client_token('another secret')}"}
 
 
 @pytest.fixture(scope="module")
-def secure(tmp_path_factory):
-    from disco.testing import LocalCluster
-    local = LocalCluster(tmp_path_factory.mktemp("secure"), hosts=HOSTS,
+def secure(tmp_path_factory, request):
+    from tests.conftest import cluster_kind
+    local = cluster_kind(request)(tmp_path_factory.mktemp("secure"), hosts=HOSTS,
                          settings={"DISCO_SECRET": SECRET})
     local.start(timeout=60)
     yield local

@@ -11,9 +11,7 @@ The same client without the token is refused with the message naming DISCO_SECRE
 """
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 import textwrap
 import urllib.error
 import urllib.request
@@ -24,15 +22,11 @@ import pytest
 
 from disco import auth
 from disco.core import result_iterator
-from tests.compat import suite
+from tests.compat.disco054 import run_with_disco_lib
 
 pytestmark = [pytest.mark.timeout(240)]
 
 SECRET = "054-secret-" + uuid.uuid4().hex
-#: the two lines Disco's README says to fix for Python 3.8+ (as tests/compat does)
-LINE_FIXES = {"disco/util.py": ("len(object) is 2", "len(object) == 2"),
-              "disco/sysutil.py": ('find_library("libc")', 'find_library("c")')}
-
 SCRIPT = '''
 import sys
 from io import BytesIO
@@ -61,20 +55,6 @@ if __name__ == "__main__":
 '''
 
 
-@pytest.fixture(scope="module")
-def disco_lib(tmp_path_factory) -> Path:
-    tests = suite.tests_dir()
-    source = tests.parent / "lib" if tests else None
-    if source is None or not (source / "disco" / "core.py").is_file():
-        pytest.skip("Disco 0.5.4's client library is not here (../shared/disco-0.5.4/lib)")
-    lib = tmp_path_factory.mktemp("disco-0.5.4") / "lib"
-    shutil.copytree(source, lib, ignore=shutil.ignore_patterns("__pycache__"))
-    for relative, (old, new) in LINE_FIXES.items():
-        path = lib / relative
-        path.write_text(path.read_text().replace(old, new))
-    return lib
-
-
 def fetch(url: str) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=10) as reply:
@@ -85,10 +65,8 @@ def fetch(url: str) -> tuple[int, bytes]:
 
 def run_054(cluster, lib: Path, script_dir: Path, master: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in cluster.client_env().items() if k != "DISCO_SECRET"}
-    env.update({"PYTHONPATH": f"{lib}:{script_dir}", "PYTHONDONTWRITEBYTECODE": "1",
-                "PYTHONWARNINGS": "ignore", "DISCO_MASTER": master})
-    return subprocess.run([sys.executable, "script.py", str(lib)], cwd=script_dir, env=env,
-                          capture_output=True, text=True, timeout=200)
+    return run_with_disco_lib({**env, "DISCO_MASTER": master}, lib, script_dir, "script.py",
+                              str(lib))
 
 
 def test_disco_054_client_with_the_token_in_its_master_url(cluster, disco_lib, tmp_path):

@@ -16,7 +16,8 @@ import pytest
 from disco.core import Disco
 from disco.node.jobhome import job_home_path
 from disco.protocol import jobpack
-from disco.testing.cluster import LocalCluster, poll_for
+from disco.testing.cluster import poll_for
+from tests.conftest import cluster_kind
 
 pytestmark = pytest.mark.timeout(180)
 USER = "discoworker"
@@ -50,17 +51,20 @@ def worker_user():
 
 
 @pytest.fixture
-def root_cluster(worker_user):
+def root_cluster(worker_user, request):
     # pytest's tmp dirs are 0700 root: the worker user could not reach its job home there
     root = tempfile.mkdtemp(prefix="disco-workeruser-", dir="/tmp")
     os.chmod(root, 0o755)
-    local = LocalCluster(root, hosts=(HOST,), workers=2,
+    local = cluster_kind(request)(root, hosts=(HOST,), workers=2,
                          settings={"DISCO_WORKER_USER": USER, "DISCO_WORKER_UIDS": UIDS,
                                    "DISCO_MAX_FAILURES": 1})
     local.start(timeout=60)
     yield local
-    local.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    try:
+        local.check_invariants()
+    finally:
+        local.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def home_zip(**files: str) -> bytes:

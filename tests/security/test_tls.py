@@ -41,6 +41,7 @@ def make_certificate(directory) -> tuple[str, str]:
     return cert, key
 
 
+@pytest.mark.process  # end to end: the node processes' own logs show the wss:// link
 def test_tls_cluster_runs_a_job_over_https(cluster, tmp_path):
     cert, key = make_certificate(tmp_path)
     local = cluster(hosts=HOSTS, settings={"DISCO_TLS_CERT": cert, "DISCO_TLS_KEY": key,

@@ -1,30 +1,20 @@
 """Submit small jobs to a real master for the web UI tests (job packs built by hand)."""
 from __future__ import annotations
 
-import io
 import json
 import os
 import urllib.request
-import zipfile
 
-from disco.protocol import jobpack
+from tests.worker_protocol import jobpack_for
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web_worker.py")
 
 
 def build(prefix: str, seconds: list[float], reduce: bool = True) -> bytes:
     """A v2 pipeline job pack: one map task per input sleeping `seconds[i]`, then one reduce."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        info = zipfile.ZipInfo("web_worker.py")
-        info.external_attr = 0o755 << 16
-        with open(WORKER, encoding="utf-8") as f:
-            archive.writestr(info, f.read())
     pipeline = [["map", "split"]] + ([["reduce", "group_all"]] if reduce else [])
-    jobdict = {"prefix": prefix, "worker": "web_worker.py", "owner": "webtest@localhost",
-               "scheduler": {}, "pipeline": pipeline,
-               "inputs": [[0, 0, [f"raw://{s}"]] for s in seconds]}
-    return jobpack.pack(jobpack.VERSION2, jobdict, {}, buffer.getvalue(), b"")
+    return jobpack_for(WORKER, prefix, pipeline, [f"raw://{s}" for s in seconds],
+                       owner="webtest@localhost")
 
 
 def submit(master_url: str, prefix: str, seconds: list[float], reduce: bool = True) -> str:

@@ -90,6 +90,7 @@ def test_browse_ddfs_tag(browser_page, shared_cluster):
     browser_page.screenshot("cluster-ddfs")
 
 
+@pytest.mark.process  # the master starts the added node's process itself
 def test_add_node_from_config_page_then_blacklist(browser_page, cluster):
     local = cluster(hosts=("127.0.0.2",))
     url = local.master_url

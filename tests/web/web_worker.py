@@ -4,32 +4,10 @@
 It speaks the worker protocol directly (no disco import), so the browser tests need only the
 master and nodes. Every task writes one output and says what it does with MSG.
 """
-import json
 import os
-import sys
 import time
 
-OUT, IN = sys.stderr.buffer, sys.stdin.buffer
-
-
-def field():
-    data = b""
-    while True:
-        c = IN.read(1)
-        if not c:
-            raise SystemExit(5)
-        if c == b" ":
-            return data
-        data += c
-
-
-def call(name, payload=""):
-    body = json.dumps(payload).encode()
-    OUT.write(b"%s %d %s\n" % (name.encode(), len(body), body))
-    OUT.flush()
-    field()
-    length = int(field())
-    return json.loads(IN.read(length + 1)[:-1])
+from worker_protocol import call, done  # shipped beside this file in the job home
 
 
 def main():
@@ -48,8 +26,7 @@ def main():
     with open(path, "w") as f:
         f.write("%s %s\n" % (stage, taskid))
     call("OUTPUT", [0, path, os.path.getsize(path)])
-    OUT.write(b"DONE 2 \"\"\n")
-    OUT.flush()
+    done()
     time.sleep(30)
 
 
