@@ -6,6 +6,8 @@ crc32(uncompressed payload), len(stored payload))`` followed by the payload: the
 concatenated pickles of the records, zlib-compressed (level 2). A hunk is flushed when it
 holds more than ``HUNK_SIZE`` uncompressed bytes; ``close()`` flushes, then appends one
 more (empty) hunk as Disco does. Readers stop at EOF or at a hunk of stored size 0.
+``compression_level=0`` stores hunks uncompressed (flag 0), as the Stage API does for the
+outputs of a stage that only the next stage reads (``task_io.shuffle_output_stream``).
 
 Records are pickled with protocol 3 (Disco used protocol 1, which in Python 3 encodes
 bytes through ``codecs`` and is 3x larger and 6x slower); any pickle protocol is read.

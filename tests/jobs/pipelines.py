@@ -45,3 +45,34 @@ def map_stage():
 
 def reduce_stage(**kw):
     return Stage('reduce', process=count_words, **kw)
+
+
+def hunk_flags(fd, size, url):
+    """An input stream yielding the ``is_compressed`` flag of each non-empty hunk."""
+    from disco.fileutils import HUNK_HEADER, HUNK_HEADER_SIZE
+    data = fd.read()
+    offset = 0
+    while offset + HUNK_HEADER_SIZE <= len(data):
+        _version, compressed, _checksum, hunk_size = HUNK_HEADER.unpack_from(data, offset)
+        if hunk_size:
+            yield compressed
+        offset += HUNK_HEADER_SIZE + hunk_size
+
+
+def set_init(interface, params):
+    return set()
+
+
+def collect(interface, state, label, inp):
+    state.update(inp)
+
+
+def emit_flags(interface, state):
+    interface.output(0).add('flags', sorted(state))
+
+
+def flags_stage():
+    """A stage that reports how its inputs' hunks were stored (not their records)."""
+    from disco.worker.task_io import task_input_stream
+    return Stage('flags', init=set_init, process=collect, done=emit_flags,
+                 input_chain=[task_input_stream, hunk_flags])

@@ -138,3 +138,12 @@ def test_job_class_defined_in_main(shared_cluster, tmp_path):
                           timeout=150)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[('a', 2), ('b', 1)]"
+
+
+def test_pipeline_shuffle_hunks_are_uncompressed(shared_cluster):
+    # a stage's outputs that only the next stage reads are written without zlib
+    # (docs/benchmarks.md, "Seventh round: the Stage API's shuffle")
+    job = Job(worker=PipelineWorker())
+    job.run(input=[[t] for t in TEXT],
+            pipeline=[('split', pipelines.map_stage()), ('group_all', pipelines.flags_stage())])
+    assert list(result_iterator(job.wait(timeout=120))) == [('flags', [0])]

@@ -23,7 +23,8 @@ from disco.worker.classic.worker import inject, job_function_globals
 from disco.worker.modutil import callables, job_modules, source_path
 from disco.worker.sort import disk_sort
 from disco.worker.task_io import (StreamCombiner, chain_reader, disco_output_stream,
-                                  task_input_stream, task_output_stream)
+                                  shuffle_output_stream, task_input_stream,
+                                  task_output_stream)
 
 TaskInfo = namedtuple('TaskInfo', ['jobname', 'host', 'stage', 'group', 'label'])
 
@@ -54,6 +55,8 @@ class Stage(object):
     pipeline_input_chain = [task_input_stream]
     interior_input_chain = [task_input_stream, chain_reader]
     default_output_chain = [task_output_stream, disco_output_stream]
+    #: a stage whose outputs only the next stage reads writes them uncompressed
+    interior_output_chain = [task_output_stream, shuffle_output_stream]
 
     def __init__(self, name: str = '', init: Callable | None = None,
                  process: Callable | None = None, done: Callable | None = None,
@@ -74,6 +77,12 @@ class Stage(object):
     @classmethod
     def default_input_chain(cls, pipe_index: int) -> list:
         return cls.pipeline_input_chain if pipe_index == 0 else cls.interior_input_chain
+
+    @classmethod
+    def output_chain_for(cls, pipe_index: int, stages: int) -> list:
+        """The last stage's outputs are the job's results (compressed, as Disco writes
+        them); the others are the next stage's inputs."""
+        return cls.default_output_chain if pipe_index == stages - 1 else cls.interior_output_chain
 
     def _callables(self) -> list:
         return [c for c in [self.init, self.input_hook, self.process, self.done]
@@ -156,7 +165,7 @@ class Worker(worker.Worker):
         if not stage.input_chain:
             stage.input_chain = Stage.default_input_chain(index)
         if not stage.output_chain:
-            stage.output_chain = Stage.default_output_chain
+            stage.output_chain = Stage.output_chain_for(index, len(entries))
         self.run_stage(task, stage, params)
 
     def make_interface(self, task: Any, stage: Stage, params: Any) -> DiscoTask:
