@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 
@@ -90,13 +91,23 @@ def run_task_message(master: FakeMaster, job: str, scenario: str) -> dict:
             "inputs": [[0, "ok", 0, [[0, "raw://x"]]]], "inputs_done": True}
 
 
+@contextlib.asynccontextmanager
+async def linked_node(master: FakeMaster, settings: DiscoSettings, host: str):
+    """The fake master's server and a started Node linked to it; both stopped on the way out."""
+    runner = await master.start()
+    node = Node(settings, host, master.url)
+    await node.start()
+    try:
+        yield node
+    finally:
+        await node.stop()
+        await runner.cleanup()
+
+
 def test_hello_welcome_task_status_and_reconnect(tmp_path):
     async def go():
         master = FakeMaster()
-        runner = await master.start()
-        node = Node(settings_for(tmp_path), "127.0.0.1", master.url)
-        await node.start()
-        try:
+        async with linked_node(master, settings_for(tmp_path), "127.0.0.1") as node:
             hello = (await master.wait_for(lambda m: m["op"] == "hello"))[0]
             assert hello["host"] == "127.0.0.1" and hello["pid"] == os.getpid()
             assert hello["disk_free"] > 0
@@ -120,19 +131,13 @@ def test_hello_welcome_task_status_and_reconnect(tmp_path):
             # the killed task is not reported: the master reschedules it on its own
             assert not [m for m in master.received
                         if m["op"] in ("task_done", "task_failed") and m["job"] == "job@2"]
-        finally:
-            await node.stop()
-            await runner.cleanup()
     asyncio.run(go())
 
 
 def test_events_travel_with_the_task_report_in_one_batch(tmp_path):
     async def go():
         master = FakeMaster(batch=True)
-        runner = await master.start()
-        node = Node(settings_for(tmp_path), "127.0.0.1", master.url)
-        await node.start()
-        try:
+        async with linked_node(master, settings_for(tmp_path), "127.0.0.1"):
             await master.wait_for(lambda m: m["op"] == "hello")
             await master.ws.send_json(run_task_message(master, "job@b", "clean"))
             await master.wait_for(lambda m: m["op"] == "task_done")
@@ -144,19 +149,13 @@ def test_events_travel_with_the_task_report_in_one_batch(tmp_path):
             assert frame["messages"][-2]["message"].startswith("DONE: [map:1] Task finished")
             events = [m["message"] for m in master.received if m["op"] == "event"]
             assert events.index("MSG: [map:1] hello from map") < len(events) - 1
-        finally:
-            await node.stop()
-            await runner.cleanup()
     asyncio.run(go())
 
 
 def test_events_alone_are_sent_after_a_short_wait(tmp_path):
     async def go():
         master = FakeMaster(batch=True)
-        runner = await master.start()
-        node = Node(settings_for(tmp_path), "127.0.0.1", master.url)
-        await node.start()
-        try:
+        async with linked_node(master, settings_for(tmp_path), "127.0.0.1") as node:
             await master.wait_for(lambda m: m["op"] == "hello")
             await node.link.connected.wait()
             node.send({"op": "event", "job": "j", "message": "first"})
@@ -164,19 +163,13 @@ def test_events_alone_are_sent_after_a_short_wait(tmp_path):
             await master.wait_for(lambda m: m["op"] == "event" and m["message"] == "second")
             assert [m["message"] for m in master.received if m["op"] == "event"] == [
                 "first", "second"]
-        finally:
-            await node.stop()
-            await runner.cleanup()
     asyncio.run(go())
 
 
 def test_kill_job_and_purge(tmp_path):
     async def go():
         master = FakeMaster()
-        runner = await master.start()
-        node = Node(settings_for(tmp_path), "127.0.0.1", master.url)
-        await node.start()
-        try:
+        async with linked_node(master, settings_for(tmp_path), "127.0.0.1") as node:
             await master.wait_for(lambda m: m["op"] == "hello")
             await master.ws.send_json(run_task_message(master, "job@3", "sleeper"))
             await master.wait_for(lambda m: m["op"] == "status" and m["running"])
@@ -186,9 +179,6 @@ def test_kill_job_and_purge(tmp_path):
             await asyncio.wait_for(_until(lambda: not node.runners), 10)
             await master.ws.send_json({"op": "purge_job", "job": "job@3"})
             await asyncio.wait_for(_until(lambda: not os.path.exists(home)), 10)
-        finally:
-            await node.stop()
-            await runner.cleanup()
     asyncio.run(go())
 
 
@@ -235,10 +225,7 @@ def test_done_reports_are_kept_until_stored_and_sent_again_in_the_hello(tmp_path
     """A master killed before storing a task_done gets it again from the node's hello."""
     async def go():
         master = FakeMaster()
-        runner = await master.start()
-        node = Node(settings_for(tmp_path), "127.0.0.1", master.url)
-        await node.start()
-        try:
+        async with linked_node(master, settings_for(tmp_path), "127.0.0.1") as node:
             await master.wait_for(lambda m: m["op"] == "hello")
             await master.ws.send_json(run_task_message(master, "job@1", "clean"))
             done = (await master.wait_for(lambda m: m["op"] == "task_done"))[0]
@@ -252,7 +239,4 @@ def test_done_reports_are_kept_until_stored_and_sent_again_in_the_hello(tmp_path
             await asyncio.wait_for(_until(lambda: master.connections == 3), 10)
             hellos = await master.wait_for(lambda m: m["op"] == "hello")
             assert len(hellos) == 3 and "reports" not in hellos[-1]
-        finally:
-            await node.stop()
-            await runner.cleanup()
     asyncio.run(go())
